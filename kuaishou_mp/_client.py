@@ -1,0 +1,674 @@
+"""The client: lifecycle, options, and the call pipeline.
+
+One call::
+
+    endpoint spec (pure) -> token -> retries (fresh AsyncRetrying) around
+        limiter.acquire(app_id) -> transport.send -> decode -> model
+
+Copies made by :meth:`Client.with_options` share the session, the limiter and the token
+provider; only the per-call options differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import AsyncIterable, Iterable, Mapping
+from types import TracebackType
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import attrs
+
+from . import _json
+from ._callstats import CallStats
+from ._endpoints import (
+    APP_INFO,
+    SERVER_DOMAIN,
+    WEBVIEW_DOMAIN,
+    Endpoint,
+    decode,
+    domain_body,
+    parse_action,
+    validate_domain,
+)
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, send
+from .bulk import BulkRun, run_bulk
+from .domains import ReconcileMode, ReconcileResult, reconcile
+from .errors import (
+    DEFAULT_ERROR_CODES,
+    APIError,
+    ClientClosedError,
+    DomainNotFoundError,
+    InvalidInputError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServerError,
+    TokenExpiredError,
+    TransportError,
+)
+from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
+from .ratelimit import Limiter, RateLimit
+from .retry import RetryPolicy
+from .timeout import Timeout
+from .tokens import TokenProvider
+
+__all__ = ["DEFAULT_BASE_URL", "Client", "ConnectionLimits"]
+
+DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
+
+logger = logging.getLogger("kuaishou_mp")
+
+T = TypeVar("T")
+D = TypeVar("D", ServerDomains, WebviewDomains)
+AuthorizerLike = Authorizer | str
+_UNSET: Any = object()
+
+
+@attrs.frozen
+class ConnectionLimits:
+    """The connection pool of a client-owned session.
+
+    Args:
+        max_connections: Open connections in all. The default suits fan-out over many
+            authorizers at high concurrency (aiohttp's own default of 100 would halve a bulk
+            run at concurrency 200 against a slow platform).
+        keepalive_timeout: Seconds an idle connection is kept for reuse.
+        dns_cache_ttl: Seconds a DNS answer is reused.
+    """
+
+    max_connections: int = 1000
+    keepalive_timeout: float = 30.0
+    dns_cache_ttl: int = 300
+
+
+class _Shared:
+    """What every copy of a client shares: the session, the limiter, the lifecycle."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None,
+        limiter: Limiter | None,
+        limits: ConnectionLimits,
+        verify_ssl: bool,
+    ) -> None:
+        self.session = session
+        self.owns_session = session is None
+        self.limiter = limiter
+        self.limits = limits
+        self.verify_ssl = verify_ssl
+        self.closed = False
+
+    def get_session(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise ClientClosedError("this client is closed; create a new Client")
+        if self.session is None:
+            # Created on first use, inside the running loop that will drive it.
+            connector = aiohttp.TCPConnector(
+                limit=self.limits.max_connections,
+                limit_per_host=0,
+                keepalive_timeout=self.limits.keepalive_timeout,
+                ttl_dns_cache=self.limits.dns_cache_ttl,
+                ssl=self.verify_ssl,
+            )
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                json_serialize=lambda v: _json.dumps(v).decode(),
+                skip_auto_headers=("User-Agent",),
+                headers={"User-Agent": "kuaishou-mp"},
+            )
+        return self.session
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        session, self.session = self.session, None
+        if session is not None and self.owns_session:
+            await session.close()
+        if self.limiter is not None:
+            await self.limiter.aclose()
+
+
+class Client:
+    """An asyncio client for the Kuaishou mini-program third-party platform.
+
+    One client per process, shared by every task: it holds the connection pool, the
+    per-authorizer rate limiters and the token provider. Use it as an async context manager, or
+    call :meth:`close` when done::
+
+        async with Client("ks_component_app_id") as client:
+            info = await client.app_info(Authorizer("tt_app", token))
+
+    Args:
+        component_app_id: Your third-party application's app id.
+        base_url: The platform's base URL (tests point it at the bundled fake).
+        session: An ``aiohttp.ClientSession`` to use as is; it is never closed by the client.
+            Without one the client creates its own on first use and closes it in :meth:`close`.
+        timeout: Per-attempt timeout: seconds, or a :class:`Timeout`.
+        rate_limit: A :class:`RateLimit` (an in-process limiter is built from it), any
+            :class:`Limiter` (such as the Redis one), or ``None`` for no limiting.
+        retry: The :class:`RetryPolicy`; ``RetryPolicy.none()`` or ``None`` disables retries.
+        token_provider: A :class:`TokenProvider`. With one, calls accept a bare app id, and an
+            expired token is refreshed once.
+        error_codes: Extra or overriding entries for the result-code table
+            (:data:`DEFAULT_ERROR_CODES`), e.g. ``{100200123: ServerError}``.
+        connection_limits: Pool settings for a client-owned session.
+        max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+        verify_ssl: Keep TLS certificate verification (the default). ``False`` warns.
+
+    Raises:
+        InvalidInputError: An argument is malformed.
+    """
+
+    def __init__(
+        self,
+        component_app_id: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeout: Timeout | float | None = 10.0,
+        rate_limit: RateLimit | Limiter | None = _UNSET,
+        retry: RetryPolicy | None = _UNSET,
+        token_provider: TokenProvider | None = None,
+        error_codes: Mapping[int, type[APIError]] | None = None,
+        connection_limits: ConnectionLimits | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify_ssl: bool = True,
+    ) -> None:
+        if not isinstance(component_app_id, str) or not component_app_id.strip():
+            raise InvalidInputError("component_app_id must be a non-empty string")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
+        if error_codes is not None:
+            for code, cls in error_codes.items():
+                if not (isinstance(cls, type) and issubclass(cls, APIError)):
+                    raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
+        if not verify_ssl:
+            warnings.warn(
+                "TLS certificate verification is off: tokens can be intercepted",
+                stacklevel=2,
+            )
+        if rate_limit is _UNSET:
+            rate_limit = RateLimit()
+        limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
+        self._component_app_id = component_app_id
+        self._base_url = base_url.rstrip("/")
+        self._query_prefix = f"?component_app_id={quote(component_app_id, safe='')}"
+        self._shared = _Shared(
+            session=session,
+            limiter=limiter,
+            limits=connection_limits or ConnectionLimits(),
+            verify_ssl=verify_ssl,
+        )
+        self._token_provider = token_provider
+        self._error_codes: Mapping[int, type[APIError]] = {
+            **DEFAULT_ERROR_CODES,
+            **(error_codes or {}),
+        }
+        self._max_response_bytes = max_response_bytes
+        self._set_options(
+            timeout=Timeout.of(timeout),
+            retry=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
+        )
+
+    def _set_options(self, *, timeout: Timeout, retry: RetryPolicy) -> None:
+        self._timeout = timeout
+        self._retry = retry
+
+    def __repr__(self) -> str:
+        state = "closed" if self._shared.closed else "open"
+        return f"<Client component_app_id={self._component_app_id!r} {self._base_url} {state}>"
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        self._shared.get_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client's own session and connector (an injected session stays open).
+
+        Idempotent. Calls made afterwards raise :class:`ClientClosedError`.
+        """
+        await self._shared.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._shared.closed
+
+    @property
+    def component_app_id(self) -> str:
+        """The third-party application's app id this client calls for."""
+        return self._component_app_id
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The ``aiohttp`` session (created on first access if the client owns it)."""
+        return self._shared.get_session()
+
+    def with_options(
+        self,
+        *,
+        timeout: Timeout | float | None = _UNSET,
+        retry: RetryPolicy | None = _UNSET,
+    ) -> Client:
+        """A light copy with other per-call options, sharing session, limiter and tokens.
+
+        Example: ``await client.with_options(retry=RetryPolicy.none(), timeout=2).app_info(a)``.
+        Closing any copy closes them all.
+        """
+        clone = object.__new__(Client)
+        clone.__dict__.update(self.__dict__)
+        clone._set_options(
+            timeout=self._timeout if timeout is _UNSET else Timeout.of(timeout),
+            retry=self._retry if retry is _UNSET else (retry or RetryPolicy.none()),
+        )
+        return clone
+
+    # -- the three endpoints -------------------------------------------------------------------
+
+    async def app_info(self, authorizer: AuthorizerLike) -> AppInfo:
+        """Read a mini-program's basic information.
+
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+
+        Raises:
+            APIError: The platform refused (see the subclasses).
+            TransportError: No JSON answer arrived after the retries.
+            ResponseValidationError: The answer does not fit :class:`AppInfo`.
+        """
+        result: AppInfo = await self._call(APP_INFO, authorizer, None, CallStats())
+        return result
+
+    async def server_domain(
+        self,
+        authorizer: AuthorizerLike,
+        action: DomainAction | str,
+        *,
+        request: Iterable[str] | None = None,
+        socket: Iterable[str] | None = None,
+        upload_file: Iterable[str] | None = None,
+        download_file: Iterable[str] | None = None,
+        udp: Iterable[str] | None = None,
+    ) -> ServerDomains:
+        """Add, delete, overwrite (``set``) or read (``get``) the server domains.
+
+        Lists left as ``None`` are not sent; ``get`` takes none. Returns the configuration after
+        the action.
+
+        Raises:
+            InvalidInputError: Unknown action, a malformed domain, or lists with ``get``;
+                raised before anything is sent.
+            DomainNotFoundError: ``delete`` of a domain that is not configured.
+            APIError: Any other refusal; TransportError, ResponseValidationError as for
+                :meth:`app_info`.
+        """
+        lists = {
+            "request": request,
+            "socket": socket,
+            "upload_file": upload_file,
+            "download_file": download_file,
+            "udp": udp,
+        }
+        result: ServerDomains = await self._domain_call(
+            SERVER_DOMAIN, authorizer, action, lists, CallStats()
+        )
+        return result
+
+    async def webview_domain(
+        self,
+        authorizer: AuthorizerLike,
+        action: DomainAction | str,
+        *,
+        webview: Iterable[str] | None = None,
+    ) -> WebviewDomains:
+        """Add, delete, overwrite (``set``) or read (``get``) the webview (business) domains.
+
+        Raises the same errors as :meth:`server_domain`.
+        """
+        result: WebviewDomains = await self._domain_call(
+            WEBVIEW_DOMAIN, authorizer, action, {"webview": webview}, CallStats()
+        )
+        return result
+
+    # -- reconciliation ------------------------------------------------------------------------
+
+    async def reconcile_server_domains(
+        self,
+        authorizer: AuthorizerLike,
+        desired: ServerDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+    ) -> ReconcileResult[ServerDomains]:
+        """Make the server domains match ``desired`` with the fewest calls.
+
+        ``exact`` makes every list exactly the desired one, ``ensure`` adds what is missing,
+        ``remove`` deletes what is present. A dry run only reads and returns the plan.
+        """
+        self._check_desired(desired, ServerDomains)
+        return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
+
+    async def reconcile_webview_domains(
+        self,
+        authorizer: AuthorizerLike,
+        desired: WebviewDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+    ) -> ReconcileResult[WebviewDomains]:
+        """Make the webview domains match ``desired``; see :meth:`reconcile_server_domains`."""
+        self._check_desired(desired, WebviewDomains)
+        return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
+
+    # -- bulk ----------------------------------------------------------------------------------
+
+    def bulk_app_info(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        *,
+        concurrency: int = 100,
+    ) -> BulkRun[AppInfo]:
+        """Read the basic info of many mini-programs; results stream as calls complete.
+
+        ``authorizers`` is pulled lazily (a generator over a million rows is fine): memory and
+        tasks are proportional to ``concurrency``. Every input yields exactly one
+        :class:`BulkResult`; failures are results, not exceptions. Use as
+        ``async with client.bulk_app_info(rows) as run: async for result in run: ...``.
+        """
+
+        async def call(authorizer: AuthorizerLike, stats: CallStats) -> AppInfo:
+            result: AppInfo = await self._call(APP_INFO, authorizer, None, stats)
+            return result
+
+        return run_bulk(authorizers, call, concurrency=concurrency)
+
+    def bulk_server_domain(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        action: DomainAction | str,
+        *,
+        concurrency: int = 100,
+        request: Iterable[str] | None = None,
+        socket: Iterable[str] | None = None,
+        upload_file: Iterable[str] | None = None,
+        download_file: Iterable[str] | None = None,
+        udp: Iterable[str] | None = None,
+    ) -> BulkRun[ServerDomains]:
+        """Run one server-domain action over many mini-programs; see :meth:`bulk_app_info`.
+
+        The action and lists are validated once, before the run starts.
+        """
+        lists = {
+            "request": request,
+            "socket": socket,
+            "upload_file": upload_file,
+            "download_file": download_file,
+            "udp": udp,
+        }
+        return self._bulk_domain(SERVER_DOMAIN, authorizers, action, lists, concurrency)
+
+    def bulk_webview_domain(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        action: DomainAction | str,
+        *,
+        concurrency: int = 100,
+        webview: Iterable[str] | None = None,
+    ) -> BulkRun[WebviewDomains]:
+        """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`."""
+        return self._bulk_domain(
+            WEBVIEW_DOMAIN, authorizers, action, {"webview": webview}, concurrency
+        )
+
+    def bulk_reconcile_server_domains(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        desired: ServerDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+        concurrency: int = 100,
+    ) -> BulkRun[ReconcileResult[ServerDomains]]:
+        """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run."""
+        self._check_desired(desired, ServerDomains)
+
+        async def call(
+            authorizer: AuthorizerLike, stats: CallStats
+        ) -> ReconcileResult[ServerDomains]:
+            stats.attempts += 1
+            return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
+
+        return run_bulk(authorizers, call, concurrency=concurrency)
+
+    def bulk_reconcile_webview_domains(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        desired: WebviewDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+        concurrency: int = 100,
+    ) -> BulkRun[ReconcileResult[WebviewDomains]]:
+        """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run."""
+        self._check_desired(desired, WebviewDomains)
+
+        async def call(
+            authorizer: AuthorizerLike, stats: CallStats
+        ) -> ReconcileResult[WebviewDomains]:
+            stats.attempts += 1
+            return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
+
+        return run_bulk(authorizers, call, concurrency=concurrency)
+
+    # -- the pipeline --------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_desired(desired: object, cls: type[Any]) -> None:
+        if not isinstance(desired, cls):
+            raise InvalidInputError(
+                f"desired must be a {cls.__name__}, got {type(desired).__name__}"
+            )
+        for name in cls.LISTS:
+            for i, domain in enumerate(getattr(desired, name)):
+                validate_domain(domain, f"{name}[{i}]")
+
+    def _bulk_domain(
+        self,
+        endpoint: Endpoint,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        action: DomainAction | str,
+        lists: Mapping[str, Iterable[str] | None],
+        concurrency: int,
+    ) -> BulkRun[Any]:
+        act = parse_action(action)
+        body = domain_body(endpoint, act, lists)
+        frozen = {name: body[name] for name in endpoint.lists if name in body}
+
+        async def call(authorizer: AuthorizerLike, stats: CallStats) -> Any:
+            return await self._domain_call(endpoint, authorizer, act, frozen, stats)
+
+        return run_bulk(authorizers, call, concurrency=concurrency)
+
+    async def _domain_call(
+        self,
+        endpoint: Endpoint,
+        authorizer: AuthorizerLike,
+        action: DomainAction | str,
+        lists: Mapping[str, Iterable[str] | None],
+        stats: CallStats,
+    ) -> Any:
+        body = domain_body(endpoint, action, lists)
+        try:
+            return await self._call(endpoint, authorizer, body, stats)
+        except DomainNotFoundError as exc:
+            if body["action"] != DomainAction.DELETE.value or not stats.ambiguous:
+                raise
+            problem = exc
+        # A delete retried after a failure that may have reached the platform: 403106 may mean
+        # our first attempt already deleted the domains. Only a read can tell.
+        current = await self._call(endpoint, authorizer, {"action": "get"}, stats)
+        targets = {name: {d.lower() for d in body.get(name, ())} for name in endpoint.lists}
+        if any(d.lower() in targets[name] for name in endpoint.lists for d in getattr(current, name)):
+            raise problem
+        logger.info(
+            "%s delete confirmed by get after an ambiguous retry app_id=%s",
+            endpoint.name,
+            problem.app_id,
+        )
+        return current
+
+    async def _resolve(self, authorizer: AuthorizerLike) -> tuple[str, str]:
+        if type(authorizer) is Authorizer:
+            return authorizer.app_id, authorizer.access_token
+        if isinstance(authorizer, str):
+            if self._token_provider is None:
+                raise InvalidInputError(
+                    "a bare app id needs a token_provider on the Client; pass an Authorizer"
+                )
+            if not authorizer:
+                raise InvalidInputError("app id must not be empty")
+            return authorizer, await self._token_provider.get_token(authorizer)
+        if isinstance(authorizer, Authorizer):
+            return authorizer.app_id, authorizer.access_token
+        raise InvalidInputError(
+            f"expected an Authorizer or an app id string, got {type(authorizer).__name__}"
+        )
+
+    async def _call(
+        self,
+        endpoint: Endpoint,
+        authorizer: AuthorizerLike,
+        body: Mapping[str, Any] | None,
+        stats: CallStats,
+    ) -> Any:
+        session = self._shared.get_session()
+        app_id, token = await self._resolve(authorizer)
+        payload = None if body is None else _json.dumps(body)
+        try:
+            return await self._with_retries(endpoint, session, app_id, token, payload, stats)
+        except TokenExpiredError:
+            if self._token_provider is None or not isinstance(authorizer, str):
+                raise
+        # Exactly the token that failed is invalidated: if another task already replaced it,
+        # the provider keeps the new one. One fresh attempt; a second expiry is raised.
+        await self._token_provider.invalidate(app_id, token)
+        token = await self._token_provider.get_token(app_id)
+        return await self._with_retries(endpoint, session, app_id, token, payload, stats)
+
+    async def _with_retries(
+        self,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        app_id: str,
+        token: str,
+        payload: bytes | None,
+        stats: CallStats,
+    ) -> Any:
+        url = (
+            f"{self._base_url}{endpoint.path}{self._query_prefix}"
+            f"&authorizer_access_token={quote(token, safe='')}"
+        )
+        retry = self._retry
+        deadline = None if retry.deadline is None else time.monotonic() + retry.deadline
+
+        async def attempt() -> Any:
+            stats.attempts += 1
+            try:
+                return await self._attempt(
+                    endpoint, session, url, app_id, token, payload, deadline, stats.attempts
+                )
+            except ServerError:
+                stats.ambiguous = True
+                raise
+            except TransportError as exc:
+                stats.ambiguous = stats.ambiguous or exc.request_sent is not False
+                raise
+
+        if retry.max_attempts == 1:
+            return await attempt()
+        return await retry._retrying(endpoint=endpoint.name, app_id=app_id)(attempt)
+
+    async def _attempt(
+        self,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        url: str,
+        app_id: str,
+        token: str,
+        payload: bytes | None,
+        deadline: float | None,
+        attempt: int,
+    ) -> Any:
+        limiter = self._shared.limiter
+        if limiter is not None:
+            await limiter.acquire(app_id)
+        timeout = self._timeout
+        total = timeout.total
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RequestTimeoutError(
+                    "the call's retry deadline ran out", endpoint=endpoint.name, app_id=app_id
+                )
+            total = left if total is None else min(total, left)
+        started = time.monotonic()
+        status, body = await send(
+            session,
+            endpoint.method,
+            url,
+            payload,
+            timeout=aiohttp.ClientTimeout(total=total, connect=timeout.connect),
+            max_bytes=self._max_response_bytes,
+            secret=token,
+            endpoint=endpoint.name,
+            app_id=app_id,
+        )
+        try:
+            result = decode(
+                endpoint,
+                status,
+                body,
+                app_id=app_id,
+                error_codes=self._error_codes,
+                secrets=(token,),
+            )
+        except RateLimitedError as exc:
+            if limiter is not None:
+                await limiter.penalize(app_id)
+            _log_attempt(endpoint, app_id, attempt, status, exc.code, started)
+            raise
+        except APIError as exc:
+            _log_attempt(endpoint, app_id, attempt, status, exc.code, started)
+            raise
+        _log_attempt(endpoint, app_id, attempt, status, 1, started)
+        return result
+
+
+def _log_attempt(
+    endpoint: Endpoint, app_id: str, attempt: int, status: int, code: int, started: float
+) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s app_id=%s attempt=%d status=%d result=%d duration=%.3fs",
+            endpoint.name,
+            app_id,
+            attempt,
+            status,
+            code,
+            time.monotonic() - started,
+        )

@@ -1,0 +1,241 @@
+"""Everything the SDK raises, and the table that maps platform result codes to classes.
+
+The hierarchy::
+
+    KuaishouError
+    ├── APIError                     the platform answered with ``result != 1``
+    │   ├── DomainNotFoundError      403106
+    │   ├── BadRequestError          100200100, 1026
+    │   ├── AuthError                100200101, 100200102
+    │   │   ├── TokenExpiredError    100200108
+    │   │   └── RefreshTokenExpiredError  100200113
+    │   ├── RateLimitedError         400002, 100100402
+    │   └── ServerError              100200500, 400003
+    ├── TransportError               the answer never arrived as a JSON result
+    │   └── RequestTimeoutError      connect or total timeout, or the call's deadline
+    ├── ResponseValidationError      JSON arrived but does not fit the model
+    ├── InvalidInputError            (also a ValueError) refused before sending
+    └── ClientClosedError            (also a RuntimeError) the client was closed
+
+No message built here ever contains an access token: errors carry the endpoint name and the
+authorizer's app id, never the URL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "DEFAULT_ERROR_CODES",
+    "APIError",
+    "AuthError",
+    "BadRequestError",
+    "ClientClosedError",
+    "DomainNotFoundError",
+    "InvalidInputError",
+    "KuaishouError",
+    "RateLimitedError",
+    "RefreshTokenExpiredError",
+    "RequestTimeoutError",
+    "ResponseValidationError",
+    "ServerError",
+    "TokenExpiredError",
+    "TransportError",
+    "error_class_for",
+]
+
+
+class KuaishouError(Exception):
+    """Base class of every exception this SDK raises.
+
+    Attributes:
+        endpoint: The endpoint name (``"app_info"``, ``"server_domain"``, ...) or ``None``.
+        app_id: The authorizer's app id the call was made for, or ``None``.
+    """
+
+    endpoint: str | None
+    app_id: str | None
+
+    def __init__(
+        self, message: str, *, endpoint: str | None = None, app_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.endpoint = endpoint
+        self.app_id = app_id
+
+    def __str__(self) -> str:
+        where = [f"{k}={v}" for k, v in (("endpoint", self.endpoint), ("app_id", self.app_id)) if v]
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only constructors do not pickle by default; workers in other processes need to.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[KuaishouError], state: dict[str, object]) -> KuaishouError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message", ""))
+    err.__dict__.update(state)
+    return err
+
+
+class APIError(KuaishouError):
+    """The platform answered, with ``result != 1``.
+
+    Attributes:
+        code: The platform's result code.
+        message: The platform's ``error_msg`` (or ``errorMsg``); may be empty.
+        http_status: The HTTP status of the answer (the platform uses 200 for most errors).
+    """
+
+    code: int
+    http_status: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int,
+        http_status: int = 200,
+        endpoint: str | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, app_id=app_id)
+        self.code = code
+        self.http_status = http_status
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {super().__str__()}"
+
+
+class DomainNotFoundError(APIError):
+    """403106: a domain to delete is not configured for this mini-program."""
+
+
+class BadRequestError(APIError):
+    """100200100 or 1026: missing or malformed parameters, or an unknown path."""
+
+
+class AuthError(APIError):
+    """The platform refused the credentials (100200101 invalid client, 100200102 refused token)."""
+
+
+class TokenExpiredError(AuthError):
+    """100200108: the authorizer access token expired. With a token provider it is refreshed once."""
+
+
+class RefreshTokenExpiredError(AuthError):
+    """100200113: the refresh token expired; the mini-program must authorize again."""
+
+
+class RateLimitedError(APIError):
+    """400002 or 100100402: the platform throttled this call. Retried, and the limiter slows down."""
+
+
+class ServerError(APIError):
+    """100200500 or 400003: the platform failed internally. Retried."""
+
+
+class TransportError(KuaishouError):
+    """The answer never arrived as a JSON result.
+
+    Connection failures, timeouts, HTTP error statuses without a JSON result, bodies that are not
+    JSON or are too large. Retried by default.
+
+    Attributes:
+        status: The HTTP status when a response arrived, else ``None``.
+        body_excerpt: A short, scrubbed excerpt of the body when one arrived, else ``None``.
+        request_sent: ``False`` when the request certainly never reached the server (the
+            connection could not be opened); ``True`` or ``None`` when it may have.
+    """
+
+    status: int | None
+    body_excerpt: str | None
+    request_sent: bool | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body_excerpt: str | None = None,
+        request_sent: bool | None = None,
+        endpoint: str | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, app_id=app_id)
+        self.status = status
+        self.body_excerpt = body_excerpt
+        self.request_sent = request_sent
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.status is not None:
+            text = f"HTTP {self.status}: {text}"
+        if self.body_excerpt:
+            text = f"{text}; body starts {self.body_excerpt!r}"
+        return text
+
+
+class RequestTimeoutError(TransportError):
+    """The connect or total timeout, or the call's overall deadline, ran out."""
+
+
+class ResponseValidationError(KuaishouError):
+    """A JSON answer arrived but does not fit the expected shape.
+
+    Attributes:
+        errors: One line per problem, each naming the field path (``$.app_category[0].status``).
+    """
+
+    errors: tuple[str, ...]
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: Sequence[str] = (),
+        endpoint: str | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        self.errors = tuple(errors)
+        if self.errors:
+            message = f"{message}: {'; '.join(self.errors[:5])}"
+            if len(self.errors) > 5:
+                message += f"; and {len(self.errors) - 5} more"
+        super().__init__(message, endpoint=endpoint, app_id=app_id)
+
+
+class InvalidInputError(KuaishouError, ValueError):
+    """An argument was refused before anything was sent; the message says which value and why."""
+
+
+class ClientClosedError(KuaishouError, RuntimeError):
+    """The :class:`~kuaishou_mp.Client` was closed; create a new one."""
+
+
+DEFAULT_ERROR_CODES: Mapping[int, type[APIError]] = {
+    403106: DomainNotFoundError,
+    100200100: BadRequestError,
+    1026: BadRequestError,
+    100200101: AuthError,
+    100200102: AuthError,
+    100200108: TokenExpiredError,
+    100200113: RefreshTokenExpiredError,
+    400002: RateLimitedError,
+    100100402: RateLimitedError,
+    100200500: ServerError,
+    400003: ServerError,
+}
+"""The platform result codes we know, and the class each raises. Unknown codes raise
+:class:`APIError`. Pass ``error_codes={code: cls}`` to :class:`~kuaishou_mp.Client` to add or
+override entries without patching the package."""
+
+
+def error_class_for(code: int, table: Mapping[int, type[APIError]] | None = None) -> type[APIError]:
+    """Return the exception class for a platform result code (``APIError`` when unknown)."""
+    return (DEFAULT_ERROR_CODES if table is None else table).get(code, APIError)

@@ -1,0 +1,38 @@
+"""Timeouts for one call."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["Timeout"]
+
+
+def _positive_or_none(_: object, attribute: attrs.Attribute[float | None], value: object) -> None:
+    if value is not None and (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
+    ):
+        raise ValueError(f"Timeout.{attribute.name} must be a positive number or None, got {value!r}")
+
+
+@attrs.frozen
+class Timeout:
+    """How long one attempt may take.
+
+    Args:
+        total: Seconds for a whole attempt: connect, send, wait and read the body. ``None`` for
+            no limit (the retry policy's deadline still bounds the call).
+        connect: Seconds to obtain a connection (from the pool or a new one). ``None`` for no
+            separate limit.
+
+    A bare number given where a ``Timeout`` is expected means ``Timeout(total=number)``.
+    """
+
+    total: float | None = attrs.field(default=10.0, validator=_positive_or_none)
+    connect: float | None = attrs.field(default=None, validator=_positive_or_none)
+
+    @classmethod
+    def of(cls, value: Timeout | float | None) -> Timeout:
+        """Coerce a number (total seconds), ``None`` (no limit) or a ``Timeout``."""
+        if isinstance(value, Timeout):
+            return value
+        return cls(total=value)
