@@ -523,7 +523,9 @@ class Client:
         # our first attempt already deleted the domains. Only a read can tell.
         current = await self._call(endpoint, authorizer, {"action": "get"}, stats)
         targets = {name: {d.lower() for d in body.get(name, ())} for name in endpoint.lists}
-        if any(d.lower() in targets[name] for name in endpoint.lists for d in getattr(current, name)):
+        if any(
+            d.lower() in targets[name] for name in endpoint.lists for d in getattr(current, name)
+        ):
             raise problem
         logger.info(
             "%s delete confirmed by get after an ambiguous retry app_id=%s",

@@ -54,7 +54,8 @@ def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
             try:
                 items.append(item_hook(item, item_type))
             except Exception as exc:
-                exc.__notes__ = [
+                # Not add_note(): that is Python 3.11+, and we support 3.10.
+                exc.__notes__ = [  # type: ignore[attr-defined]
                     *getattr(exc, "__notes__", []),
                     IterableValidationNote(f"Structuring {target} @ index {i}", i, item_type),
                 ]

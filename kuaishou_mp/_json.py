@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["dumps", "loads"]
@@ -16,7 +17,7 @@ except ImportError:  # pragma: no cover - exercised in environments without the 
         """Serialise ``value`` to compact UTF-8 JSON bytes."""
         return _dumps(value).encode()
 
-    loads = json.loads
+    loads: Callable[[bytes], Any] = json.loads
 else:
-    dumps = orjson.dumps
-    loads = orjson.loads
+    dumps = orjson.dumps  # type: ignore[assignment]
+    loads: Callable[[bytes], Any] = orjson.loads  # type: ignore[no-redef]

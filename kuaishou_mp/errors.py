@@ -125,7 +125,7 @@ class AuthError(APIError):
 
 
 class TokenExpiredError(AuthError):
-    """100200108: the authorizer access token expired. With a token provider it is refreshed once."""
+    """100200108: the access token expired. With a token provider it is refreshed once."""
 
 
 class RefreshTokenExpiredError(AuthError):
@@ -133,7 +133,7 @@ class RefreshTokenExpiredError(AuthError):
 
 
 class RateLimitedError(APIError):
-    """400002 or 100100402: the platform throttled this call. Retried, and the limiter slows down."""
+    """400002 or 100100402: the platform throttled the call. Retried; the limiter slows down."""
 
 
 class ServerError(APIError):

@@ -97,7 +97,9 @@ class RetryPolicy:
             stop = stop | tenacity.stop_before_delay(self.deadline)
         return tenacity.AsyncRetrying(
             stop=stop,
-            wait=tenacity.wait_random_exponential(multiplier=self.backoff_base, max=self.backoff_max),
+            wait=tenacity.wait_random_exponential(
+                multiplier=self.backoff_base, max=self.backoff_max
+            ),
             retry=tenacity.retry_if_exception(self.should_retry),
             before_sleep=_log_retry(endpoint, app_id),
             reraise=True,

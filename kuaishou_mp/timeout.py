@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 __all__ = ["Timeout"]
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[float | None], value: object) -> None:
+def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and (
         not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
     ):
-        raise ValueError(f"Timeout.{attribute.name} must be a positive number or None, got {value!r}")
+        raise ValueError(
+            f"Timeout.{attribute.name} must be a positive number or None, got {value!r}"
+        )
 
 
 @attrs.frozen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import aiohttp
@@ -30,7 +31,7 @@ from kuaishou_mp import (
     TransportError,
     WebviewDomains,
 )
-from kuaishou_mp.testing import Fault, FakeKuaishou
+from kuaishou_mp.testing import FakeKuaishou, Fault
 from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
 
 
@@ -194,9 +195,7 @@ async def test_scripted_retries_end_in_success(
     kuaishou_fake: FakeKuaishou, kuaishou_client: Client
 ) -> None:
     a = auth(kuaishou_fake)
-    kuaishou_fake.inject(
-        a.app_id, Fault.http(503), Fault.result(100200500), Fault.result(400002)
-    )
+    kuaishou_fake.inject(a.app_id, Fault.http(503), Fault.result(100200500), Fault.result(400002))
     info = await kuaishou_client.app_info(a)
     assert info.app_name
     assert [r.outcome for r in kuaishou_fake.requests] == [
@@ -276,9 +275,7 @@ async def test_dropped_connection_is_retried(
 
 
 async def test_connection_refused_is_a_transport_error() -> None:
-    async with Client(
-        "c", base_url="http://127.0.0.1:9", retry=RetryPolicy.none()
-    ) as client:
+    async with Client("c", base_url="http://127.0.0.1:9", retry=RetryPolicy.none()) as client:
         with pytest.raises(TransportError) as info:
             await client.app_info(Authorizer("a", "tok_secret_1234"))
     assert info.value.request_sent is False
@@ -409,7 +406,7 @@ async def test_rate_limit_spaces_calls_per_authorizer(kuaishou_fake: FakeKuaisho
         await asyncio.gather(*(client.app_info(x) for x in [a, b] * 10))
     for app_id in ("ks_r", "ks_q"):
         times = kuaishou_fake.arrivals(app_id)
-        gaps = [t2 - t1 for t1, t2 in zip(times, times[1:], strict=False)]
+        gaps = [t2 - t1 for t1, t2 in itertools.pairwise(times)]
         assert min(gaps) > 0.04, gaps
 
 
@@ -446,4 +443,4 @@ class CountingProvider(InMemoryTokenProvider):
 
 def test_server_domains_model_refuses_a_bare_string() -> None:
     with pytest.raises(TypeError):
-        ServerDomains(request="a.com")  # type: ignore[arg-type]
+        ServerDomains(request="a.com")

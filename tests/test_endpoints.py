@@ -46,7 +46,12 @@ SPEC_APP_INFO: dict[str, Any] = {
     "app_name": "xxx小程序",
     "name_audit": {"new_name": "xxx1小程序", "remaining_times": 2, "status": 0, "reason": ""},
     "app_avatar": "http://xxxx.png",
-    "avatar_audit": {"new_name": "http://xxxx.png", "remaining_times": 1, "status": 1, "reason": ""},
+    "avatar_audit": {
+        "new_name": "http://xxxx.png",
+        "remaining_times": 1,
+        "status": 1,
+        "reason": "",
+    },
     "app_intro": "xxx",
     "intro_audit": {"new_name": "xxx", "remaining_times": 5, "status": 1, "reason": ""},
     "subject": {"name": "xxx", "type": 1},
@@ -297,7 +302,15 @@ def test_body_refusals() -> None:
 
 @pytest.mark.parametrize(
     "domain",
-    ["example.com", "a.b.example.com", "xn--fiqs8s.cn", "例子.中国", "*.example.com", "h:8080", "x"],
+    [
+        "example.com",
+        "a.b.example.com",
+        "xn--fiqs8s.cn",
+        "例子.中国",
+        "*.example.com",
+        "h:8080",
+        "x",
+    ],
 )
 def test_valid_domains_pass(domain: str) -> None:
     assert validate_domain(domain, "request[0]") == domain

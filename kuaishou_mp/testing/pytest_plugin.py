@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-try:
-    import pytest_asyncio
-except ImportError:  # pragma: no cover - the plugin stays inert without pytest-asyncio
-    pytest_asyncio = None
+import importlib.util
 
 from .. import Client, RetryPolicy
 from . import FakeKuaishou
@@ -27,7 +24,8 @@ def fast_retry_policy() -> RetryPolicy:
     return RetryPolicy(backoff_base=0.001, backoff_max=0.005, deadline=30.0)
 
 
-if pytest_asyncio is not None:
+if importlib.util.find_spec("pytest_asyncio") is not None:
+    import pytest_asyncio
 
     @pytest_asyncio.fixture
     async def kuaishou_fake() -> AsyncIterator[FakeKuaishou]:

@@ -1,0 +1,1 @@
+"""Benchmarks for kuaishou-mp against the bundled fake server (``nox -s bench``)."""

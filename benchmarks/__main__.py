@@ -1,0 +1,192 @@
+"""Run every benchmark: ``python -m benchmarks`` (``nox -s bench``).
+
+The fake platform runs in its own process on loopback; each measured client run is its own
+process too. Every figure is a ratio against a baseline measured in the same run: plain aiohttp
+with the same loop, concurrency and JSON library. Prints a table and writes JSON under
+``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+SPEED_MODES = [("asyncio", "std"), ("uvloop", "orjson")]
+THROUGHPUT = [  # latency seconds, concurrency, target ratio SDK / raw
+    (0.0, 100, 0.85),
+    (0.05, 200, 0.95),
+    (0.05, 1000, 0.80),
+]
+
+
+@contextlib.contextmanager
+def fake_server(authorizers: int, latency: float) -> Iterator[tuple[str, str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "authorizers.jsonl")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks._server",
+                "--authorizers",
+                str(authorizers),
+                "--authorizers-file",
+                path,
+                "--latency",
+                str(latency),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            if not line.startswith("READY "):
+                raise RuntimeError(f"fake server did not start: {line!r}")
+            yield line.split()[1], path
+        finally:
+            assert proc.stdin is not None
+            proc.stdin.close()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def client_run(base_url: str, path: str, **options: Any) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "benchmarks._client", "--base-url", base_url]
+    argv += ["--authorizers-file", path]
+    for key, value in options.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=600)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["ok"] != options["n"]:
+        raise RuntimeError(f"only {result['ok']} of {options['n']} calls succeeded: {options}")
+    return result
+
+
+def median_of(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20_000, help="calls per throughput run")
+    parser.add_argument("--stream-n", type=int, default=200_000, help="the large streaming run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side; medians are kept")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.stream_n, args.repeat = 5_000, 50_000, 1
+    report: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "args": vars(args)}
+    rows: list[list[str]] = []
+
+    for latency, concurrency, target in THROUGHPUT:
+        with fake_server(args.n, latency) as (url, path):
+            for loop, json_lib in SPEED_MODES:
+                runs: dict[str, list[dict[str, Any]]] = {"raw": [], "sdk": []}
+                for _ in range(args.repeat):
+                    for mode in ("raw", "sdk"):
+                        runs[mode].append(
+                            client_run(
+                                url,
+                                path,
+                                mode=mode,
+                                n=args.n,
+                                concurrency=concurrency,
+                                loop=loop,
+                                json=json_lib,
+                            )
+                        )
+                raw_tp, sdk_tp = (
+                    median_of(runs["raw"], "throughput"),
+                    median_of(runs["sdk"], "throughput"),
+                )
+                ratio = sdk_tp / raw_tp
+                name = f"throughput {int(latency * 1000)}ms c={concurrency} {loop}+{json_lib}"
+                report[name] = {
+                    "raw": runs["raw"],
+                    "sdk": runs["sdk"],
+                    "ratio": ratio,
+                    "target": target,
+                }
+                rows.append(
+                    [
+                        name,
+                        f"{raw_tp:,.0f}/s",
+                        f"{sdk_tp:,.0f}/s",
+                        f"{ratio:.2f}",
+                        f">= {target}",
+                        "ok" if ratio >= target else "MISS",
+                        f"cpu/call raw {median_of(runs['raw'], 'cpu_us_per_call'):.0f}us "
+                        f"sdk {median_of(runs['sdk'], 'cpu_us_per_call'):.0f}us",
+                    ]
+                )
+
+    with fake_server(args.n, 0.0) as (url, path):
+        for loop, json_lib in SPEED_MODES:
+            runs = {"on": [], "off": []}
+            for _ in range(args.repeat):
+                for limit in ("off", "on"):
+                    runs[limit].append(
+                        client_run(
+                            url,
+                            path,
+                            mode="sdk",
+                            n=args.n,
+                            concurrency=100,
+                            rate_limit=limit,
+                            loop=loop,
+                            json=json_lib,
+                        )
+                    )
+            cost = 1 - median_of(runs["on"], "throughput") / median_of(runs["off"], "throughput")
+            name = f"limiter cost {loop}+{json_lib}"
+            report[name] = {"on": runs["on"], "off": runs["off"], "cost": cost, "target": 0.10}
+            rows.append(
+                [name, "", "", f"{cost:+.1%}", "<= 10%", "ok" if cost <= 0.10 else "MISS", ""]
+            )
+
+    with fake_server(args.n, 0.0) as (url, path):
+        small = client_run(url, path, mode="sdk", n=args.n, concurrency=100)
+        large = client_run(url, path, mode="sdk", n=args.stream_n, concurrency=100)
+    ratio = large["peak_rss_mb"] / small["peak_rss_mb"]
+    report["memory"] = {"small": small, "large": large, "rss_ratio": ratio, "target": 1.2}
+    rows.append(
+        [
+            f"peak RSS {args.stream_n:,} vs {args.n:,} streamed",
+            f"{small['peak_rss_mb']:.1f} MB",
+            f"{large['peak_rss_mb']:.1f} MB",
+            f"{ratio:.2f}",
+            "<= 1.2",
+            "ok" if ratio <= 1.2 else "MISS",
+            f"peak tasks {small['peak_tasks']} / {large['peak_tasks']}",
+        ]
+    )
+
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    header = ["benchmark", "baseline", "sdk", "ratio", "target", "", "notes"]
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for target_path in (RESULTS / f"bench-{stamp}.json", RESULTS / "latest.json"):
+        target_path.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {RESULTS / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()

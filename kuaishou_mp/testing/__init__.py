@@ -1,0 +1,38 @@
+"""A stateful fake of the Kuaishou mini-program platform, for tests and benchmarks.
+
+:class:`FakeKuaishou` serves the platform's "basic info" endpoints over real HTTP with
+per-app state, token expiry and revocation, rate limiting and injectable :class:`Fault`
+answers. It depends on nothing else in ``kuaishou_mp``: it stands in for the remote side.
+
+Example::
+
+    async with FakeKuaishou() as fake:
+        app = fake.add_authorizer()
+        fake.inject(app.app_id, Fault.http(503))
+        ...  # point a client at fake.base_url
+"""
+
+from __future__ import annotations
+
+from ._fake import (
+    APP_INFO_PATH,
+    CHAOS_KINDS,
+    SERVER_DOMAIN_PATH,
+    WEBVIEW_DOMAIN_PATH,
+    FakeKuaishou,
+)
+from ._faults import Fault, FaultKind
+from ._models import SERVER_DOMAIN_KEYS, FakeAuthorizer, RecordedRequest
+
+__all__ = [
+    "APP_INFO_PATH",
+    "CHAOS_KINDS",
+    "SERVER_DOMAIN_KEYS",
+    "SERVER_DOMAIN_PATH",
+    "WEBVIEW_DOMAIN_PATH",
+    "FakeAuthorizer",
+    "FakeKuaishou",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+]
