@@ -58,6 +58,7 @@ from .tokens import TokenProvider
 __all__ = ["DEFAULT_BASE_URL", "Client", "ConnectionLimits"]
 
 DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
+_TOKEN_PARAM: Final = "&authorizer_access_token="
 
 logger = logging.getLogger("kuaishou_mp")
 
@@ -114,12 +115,7 @@ class _Shared:
                 ttl_dns_cache=self.limits.dns_cache_ttl,
                 ssl=self.verify_ssl,
             )
-            self.session = aiohttp.ClientSession(
-                connector=connector,
-                json_serialize=lambda v: _json.dumps(v).decode(),
-                skip_auto_headers=("User-Agent",),
-                headers={"User-Agent": "kuaishou-mp"},
-            )
+            self.session = aiohttp.ClientSession(connector=connector)
         return self.session
 
     async def close(self) -> None:
@@ -217,6 +213,8 @@ class Client:
 
     def _set_options(self, *, timeout: Timeout, retry: RetryPolicy) -> None:
         self._timeout = timeout
+        # Built once: most attempts use it as is (only a nearing deadline cuts it shorter).
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
         self._retry = retry
 
     def __repr__(self) -> str:
@@ -581,29 +579,15 @@ class Client:
         payload: bytes | None,
         stats: CallStats,
     ) -> Any:
-        url = (
-            f"{self._base_url}{endpoint.path}{self._query_prefix}"
-            f"&authorizer_access_token={quote(token, safe='')}"
-        )
+        quoted = token if token.isalnum() else quote(token, safe="")
+        url = f"{self._base_url}{endpoint.path}{self._query_prefix}{_TOKEN_PARAM}{quoted}"
         retry = self._retry
         deadline = None if retry.deadline is None else time.monotonic() + retry.deadline
-
-        async def attempt() -> Any:
-            stats.attempts += 1
-            try:
-                return await self._attempt(
-                    endpoint, session, url, app_id, token, payload, deadline, stats.attempts
-                )
-            except ServerError:
-                stats.ambiguous = True
-                raise
-            except TransportError as exc:
-                stats.ambiguous = stats.ambiguous or exc.request_sent is not False
-                raise
-
-        if retry.max_attempts == 1:
-            return await attempt()
-        return await retry._retrying(endpoint=endpoint.name, app_id=app_id)(attempt)
+        return await retry._run(
+            lambda: self._attempt(endpoint, session, url, app_id, token, payload, deadline, stats),
+            endpoint=endpoint.name,
+            app_id=app_id,
+        )
 
     async def _attempt(
         self,
@@ -614,32 +598,37 @@ class Client:
         token: str,
         payload: bytes | None,
         deadline: float | None,
-        attempt: int,
+        stats: CallStats,
     ) -> Any:
+        stats.attempts += 1
         limiter = self._shared.limiter
         if limiter is not None:
             await limiter.acquire(app_id)
-        timeout = self._timeout
-        total = timeout.total
+        started = time.monotonic()
+        client_timeout = self._client_timeout
         if deadline is not None:
-            left = deadline - time.monotonic()
+            left = deadline - started
             if left <= 0:
                 raise RequestTimeoutError(
                     "the call's retry deadline ran out", endpoint=endpoint.name, app_id=app_id
                 )
-            total = left if total is None else min(total, left)
-        started = time.monotonic()
-        status, body = await send(
-            session,
-            endpoint.method,
-            url,
-            payload,
-            timeout=aiohttp.ClientTimeout(total=total, connect=timeout.connect),
-            max_bytes=self._max_response_bytes,
-            secret=token,
-            endpoint=endpoint.name,
-            app_id=app_id,
-        )
+            if client_timeout.total is None or left < client_timeout.total:
+                client_timeout = aiohttp.ClientTimeout(total=left, connect=client_timeout.connect)
+        try:
+            status, body = await send(
+                session,
+                endpoint.method,
+                url,
+                payload,
+                timeout=client_timeout,
+                max_bytes=self._max_response_bytes,
+                secret=token,
+                endpoint=endpoint.name,
+                app_id=app_id,
+            )
+        except TransportError as exc:
+            stats.ambiguous = stats.ambiguous or exc.request_sent is not False
+            raise
         try:
             result = decode(
                 endpoint,
@@ -649,22 +638,29 @@ class Client:
                 error_codes=self._error_codes,
                 secrets=(token,),
             )
-        except RateLimitedError as exc:
-            if limiter is not None:
-                await limiter.penalize(app_id)
-            _log_attempt(endpoint, app_id, attempt, status, exc.code, started)
-            raise
         except APIError as exc:
-            _log_attempt(endpoint, app_id, attempt, status, exc.code, started)
+            if isinstance(exc, RateLimitedError) and limiter is not None:
+                await limiter.penalize(app_id)
+            elif isinstance(exc, ServerError):
+                stats.ambiguous = True
+            _log_attempt(endpoint, app_id, stats.attempts, status, exc.code, started)
             raise
-        _log_attempt(endpoint, app_id, attempt, status, 1, started)
+        except TransportError:
+            stats.ambiguous = True  # an HTTP error status: the platform may have acted
+            raise
+        if _debug_enabled():
+            _log_attempt(endpoint, app_id, stats.attempts, status, 1, started)
         return result
+
+
+def _debug_enabled() -> bool:
+    return logger.isEnabledFor(logging.DEBUG)
 
 
 def _log_attempt(
     endpoint: Endpoint, app_id: str, attempt: int, status: int, code: int, started: float
 ) -> None:
-    if logger.isEnabledFor(logging.DEBUG):
+    if _debug_enabled():
         logger.debug(
             "%s app_id=%s attempt=%d status=%d result=%d duration=%.3fs",
             endpoint.name,

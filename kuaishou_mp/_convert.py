@@ -8,7 +8,8 @@ types and lenient about absence: ``null`` means "not sent", so the field's defau
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -67,6 +68,24 @@ def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
     return structure_tuple
 
 
+def _optional_hook_factory(target: Any) -> Callable[[Any, type], Any]:
+    # Optional fields only occur in models, whose nulls are dropped before field hooks run
+    # (see structure_attrs), so an optional's hook is its inner type's. Resolving it here saves
+    # cattrs' per-call dispatch on the hot path (app info has seven optional fields).
+    (inner_type,) = (t for t in get_args(target) if t is not type(None))
+    inner = converter.get_structure_hook(inner_type)
+
+    def structure_optional(value: Any, _: type) -> Any:
+        return inner(value, inner_type)
+
+    return structure_optional
+
+
+def _is_optional(target: Any) -> bool:
+    args = get_args(target)
+    return len(args) == 2 and type(None) in args and get_origin(target) in (Union, UnionType)
+
+
 def _is_homogeneous_tuple(target: Any) -> bool:
     args = get_args(target)
     return get_origin(target) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -86,7 +105,9 @@ def _json_type(value: object) -> str:
 
 
 def _structure_enum(value: Any, cls: type[_OpenIntEnum]) -> _OpenIntEnum:
-    return cls(_structure_int(value, int))
+    # A dict lookup for known values; Enum.__call__ only for the ones the platform adds later.
+    member = cls._value2member_map_.get(value) if type(value) is int else None
+    return member if member is not None else cls(_structure_int(value, int))  # type: ignore[return-value]
 
 
 def _attrs_hook_factory(cls: type[Any]) -> Callable[[Any, type], Any]:
@@ -95,18 +116,21 @@ def _attrs_hook_factory(cls: type[Any]) -> Callable[[Any, type], Any]:
     def structure_attrs(value: Any, target: type) -> Any:
         if type(value) is not dict:
             raise TypeError(f"expected an object, got {_json_type(value)}")
-        # Dropping nulls lets attrs defaults stand in for them: null nested objects become None,
-        # null lists become empty, null strings empty -- and never the string "None".
-        return inner({k: v for k, v in value.items() if v is not None}, target)
+        if None in value.values():
+            # Dropping nulls lets attrs defaults stand in for them: null nested objects become
+            # None, null lists empty, null strings empty -- never the string "None".
+            value = {k: v for k, v in value.items() if v is not None}
+        return inner(value, target)
 
     return structure_attrs
 
 
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(int, _structure_int)
-# More specific than int, so the open enums do not fall to the int hook.
-converter.register_structure_hook(_OpenIntEnum, _structure_enum)
 converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory)
+converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
+# A class hook, more specific than int's, so the open enums do not fall to the int hook.
+converter.register_structure_hook(_OpenIntEnum, _structure_enum)
 converter.register_structure_hook_factory(attrs.has, _attrs_hook_factory)
 
 

@@ -18,8 +18,9 @@ Which calls are safe to repeat:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import attrs
 import tenacity
@@ -37,6 +38,8 @@ from .errors import (
 __all__ = ["NEVER_RETRIED", "RetryPolicy"]
 
 logger = logging.getLogger("kuaishou_mp")
+
+T = TypeVar("T")
 
 NEVER_RETRIED: tuple[type[BaseException], ...] = (
     DomainNotFoundError,
@@ -91,10 +94,35 @@ class RetryPolicy:
         """Whether this policy retries ``exc`` (``CancelledError`` and business errors: never)."""
         return isinstance(exc, self.retry_on) and not isinstance(exc, NEVER_RETRIED)
 
-    def _retrying(self, *, endpoint: str, app_id: str) -> tenacity.AsyncRetrying:
+    async def _run(self, attempt: Callable[[], Awaitable[T]], *, endpoint: str, app_id: str) -> T:
+        """Run ``attempt`` under this policy and return its result or raise its last error."""
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except Exception as exc:  # not BaseException: CancelledError is never retried
+            if self.max_attempts == 1 or not self.should_retry(exc):
+                raise
+            first_failure = exc
+        # Most calls succeed at once, so the retry controller is built only after a failure: a
+        # fresh AsyncRetrying for this call alone. It replays the first failure as its attempt 1,
+        # so its waits, stop conditions and log lines count it like any other.
+        replay = [first_failure]
+
+        async def again() -> T:
+            if replay:
+                raise replay.pop()
+            return await attempt()
+
+        retrying = self._retrying(
+            endpoint=endpoint, app_id=app_id, elapsed=time.monotonic() - started
+        )
+        result: T = await retrying(again)
+        return result
+
+    def _retrying(self, *, endpoint: str, app_id: str, elapsed: float) -> tenacity.AsyncRetrying:
         stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(self.max_attempts)
         if self.deadline is not None:
-            stop = stop | tenacity.stop_before_delay(self.deadline)
+            stop = stop | tenacity.stop_before_delay(max(self.deadline - elapsed, 0.0))
         return tenacity.AsyncRetrying(
             stop=stop,
             wait=tenacity.wait_random_exponential(

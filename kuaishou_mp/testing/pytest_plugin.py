@@ -9,9 +9,8 @@ Both need pytest-asyncio; without it this plugin defines nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import importlib.util
+from collections.abc import AsyncIterator
 
 from .. import Client, RetryPolicy
 from . import FakeKuaishou
