@@ -30,6 +30,8 @@ converter = cattrs.Converter(detailed_validation=True)
 def _structure_str(value: Any, _: type) -> str:
     if type(value) is str:
         return value
+    if value is None:  # a null string field means "not sent", never the string "None"
+        return ""
     raise TypeError(f"expected a string, got {_json_type(value)}")
 
 
@@ -41,6 +43,28 @@ def _structure_int(value: Any, _: type) -> int:
     raise TypeError(f"expected an integer, got {_json_type(value)}")
 
 
+def _structure_enum(value: Any, cls: type[_OpenIntEnum]) -> _OpenIntEnum:
+    # A dict lookup for known values; Enum.__call__ only for the ones the platform adds later.
+    member = cls._value2member_map_.get(value) if type(value) is int else None
+    return member if member is not None else cls(_structure_int(value, int))  # type: ignore[return-value]
+
+
+def _structure_str_tuple(value: Any, _: type) -> tuple[str, ...]:
+    # The domain lists: the hottest tuple, checked in one pass without per-item hook calls.
+    if type(value) is list:
+        for i, item in enumerate(value):
+            if type(item) is not str:
+                raise IterableValidationError(
+                    "While structuring a list of strings",
+                    [_at_index(TypeError(f"expected a string, got {_json_type(item)}"), i, str)],
+                    tuple[str, ...],
+                )
+        return tuple(value)
+    if value is None:
+        return ()
+    raise TypeError(f"expected an array, got {_json_type(value)}")
+
+
 def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
     (item_type, _) = get_args(target)
     item_hook = converter.get_structure_hook(item_type)
@@ -48,6 +72,8 @@ def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
     def structure_tuple(value: Any, _: type) -> tuple[Any, ...]:
         # cattrs would iterate a string character by character; a wire list must be a list.
         if type(value) is not list:
+            if value is None:
+                return ()
             raise TypeError(f"expected an array, got {_json_type(value)}")
         items = []
         errors: list[Exception] = []
@@ -55,12 +81,7 @@ def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
             try:
                 items.append(item_hook(item, item_type))
             except Exception as exc:
-                # Not add_note(): that is Python 3.11+, and we support 3.10.
-                exc.__notes__ = [  # type: ignore[attr-defined]
-                    *getattr(exc, "__notes__", []),
-                    IterableValidationNote(f"Structuring {target} @ index {i}", i, item_type),
-                ]
-                errors.append(exc)
+                errors.append(_at_index(exc, i, item_type))
         if errors:
             raise IterableValidationError(f"While structuring {target!r}", errors, target)
         return tuple(items)
@@ -68,15 +89,28 @@ def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
     return structure_tuple
 
 
+def _at_index(exc: Exception, index: int, item_type: Any) -> Exception:
+    # Not add_note(): that is Python 3.11+, and we support 3.10.
+    exc.__notes__ = [  # type: ignore[attr-defined]
+        *getattr(exc, "__notes__", []),
+        IterableValidationNote(f"Structuring item @ index {index}", index, item_type),
+    ]
+    return exc
+
+
+def _is_homogeneous_tuple(target: Any) -> bool:
+    args = get_args(target)
+    return get_origin(target) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
 def _optional_hook_factory(target: Any) -> Callable[[Any, type], Any]:
-    # Optional fields only occur in models, whose nulls are dropped before field hooks run
-    # (see structure_attrs), so an optional's hook is its inner type's. Resolving it here saves
-    # cattrs' per-call dispatch on the hot path (app info has seven optional fields).
+    # cattrs would dispatch on the inner type at every call; resolving it once here saves that
+    # on the hot path (app info has seven optional fields).
     (inner_type,) = (t for t in get_args(target) if t is not type(None))
     inner = converter.get_structure_hook(inner_type)
 
     def structure_optional(value: Any, _: type) -> Any:
-        return inner(value, inner_type)
+        return None if value is None else inner(value, inner_type)
 
     return structure_optional
 
@@ -86,9 +120,16 @@ def _is_optional(target: Any) -> bool:
     return len(args) == 2 and type(None) in args and get_origin(target) in (Union, UnionType)
 
 
-def _is_homogeneous_tuple(target: Any) -> bool:
-    args = get_args(target)
-    return get_origin(target) is tuple and len(args) == 2 and args[1] is Ellipsis
+def _attrs_hook_factory(cls: type[Any]) -> Callable[[Any, type], Any]:
+    inner = make_dict_structure_fn(cls, converter)
+
+    def structure_attrs(value: Any, target: type) -> Any:
+        # cattrs' generated code would read a list or a string as an object with no fields.
+        if type(value) is dict:
+            return inner(value, target)
+        raise TypeError(f"expected an object, got {_json_type(value)}")
+
+    return structure_attrs
 
 
 def _json_type(value: object) -> str:
@@ -104,34 +145,17 @@ def _json_type(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _structure_enum(value: Any, cls: type[_OpenIntEnum]) -> _OpenIntEnum:
-    # A dict lookup for known values; Enum.__call__ only for the ones the platform adds later.
-    member = cls._value2member_map_.get(value) if type(value) is int else None
-    return member if member is not None else cls(_structure_int(value, int))  # type: ignore[return-value]
-
-
-def _attrs_hook_factory(cls: type[Any]) -> Callable[[Any, type], Any]:
-    inner = make_dict_structure_fn(cls, converter)
-
-    def structure_attrs(value: Any, target: type) -> Any:
-        if type(value) is not dict:
-            raise TypeError(f"expected an object, got {_json_type(value)}")
-        if None in value.values():
-            # Dropping nulls lets attrs defaults stand in for them: null nested objects become
-            # None, null lists empty, null strings empty -- never the string "None".
-            value = {k: v for k, v in value.items() if v is not None}
-        return inner(value, target)
-
-    return structure_attrs
-
-
+# Nulls are handled by the hooks, field by field: a null string is empty, a null list empty, a
+# null nested object None. Items inside lists get no such leniency.
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(int, _structure_int)
-converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory)
-converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
 # A class hook, more specific than int's, so the open enums do not fall to the int hook.
 converter.register_structure_hook(_OpenIntEnum, _structure_enum)
+converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory)
+converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
+converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
 converter.register_structure_hook_factory(attrs.has, _attrs_hook_factory)
+_hooks: dict[type, Callable[[Any, type], Any]] = {}
 
 
 def _describe(exc: BaseException, target: type | None) -> str:
@@ -148,8 +172,12 @@ def structure(
 
     The error names every field path that did not fit (``$.app_category[0].status: ...``).
     """
+    hook = _hooks.get(cls)
+    if hook is None:
+        hook = _hooks[cls] = converter.get_structure_hook(cls)
     try:
-        return converter.structure(document, cls)
+        result: T = hook(document, cls)
+        return result
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
         errors = (
             cattrs.transform_error(exc, path="$", format_exception=_describe)
