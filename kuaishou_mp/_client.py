@@ -444,14 +444,7 @@ class Client:
     ) -> BulkRun[ReconcileResult[ServerDomains]]:
         """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run."""
         self._check_desired(desired, ServerDomains)
-
-        async def call(
-            authorizer: AuthorizerLike, stats: CallStats
-        ) -> ReconcileResult[ServerDomains]:
-            stats.attempts += 1
-            return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
-
-        return run_bulk(authorizers, call, concurrency=concurrency)
+        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency)
 
     def bulk_reconcile_webview_domains(
         self,
@@ -464,10 +457,18 @@ class Client:
     ) -> BulkRun[ReconcileResult[WebviewDomains]]:
         """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run."""
         self._check_desired(desired, WebviewDomains)
+        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency)
 
-        async def call(
-            authorizer: AuthorizerLike, stats: CallStats
-        ) -> ReconcileResult[WebviewDomains]:
+    def _bulk_reconcile(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        desired: D,
+        mode: ReconcileMode | str,
+        dry_run: bool,
+        concurrency: int,
+    ) -> BulkRun[ReconcileResult[D]]:
+        async def call(authorizer: AuthorizerLike, stats: CallStats) -> ReconcileResult[D]:
+            # One reconciliation is a get plus at most one change; each is retried on its own.
             stats.attempts += 1
             return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
 
