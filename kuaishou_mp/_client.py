@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
@@ -35,7 +35,7 @@ from ._endpoints import (
     validate_domain,
 )
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, send
-from .bulk import BulkRun, run_bulk
+from .bulk import BulkResult, BulkRun, run_bulk
 from .domains import ReconcileMode, ReconcileResult, reconcile
 from .errors import (
     DEFAULT_ERROR_CODES,
@@ -380,6 +380,7 @@ class Client:
         authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
         *,
         concurrency: int = 100,
+        on_result: Callable[[BulkResult[AppInfo]], None] | None = None,
     ) -> BulkRun[AppInfo]:
         """Read the basic info of many mini-programs; results stream as calls complete.
 
@@ -387,13 +388,15 @@ class Client:
         tasks are proportional to ``concurrency``. Every input yields exactly one
         :class:`BulkResult`; failures are results, not exceptions. Use as
         ``async with client.bulk_app_info(rows) as run: async for result in run: ...``.
+        ``run.progress`` has live counts; ``on_result`` is called with every result (for
+        metrics); ``run.summary()`` gives the totals and errors by class.
         """
 
         async def call(authorizer: AuthorizerLike, stats: CallStats) -> AppInfo:
             result: AppInfo = await self._call(APP_INFO, authorizer, None, stats)
             return result
 
-        return run_bulk(authorizers, call, concurrency=concurrency)
+        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
 
     def bulk_server_domain(
         self,
@@ -401,6 +404,7 @@ class Client:
         action: DomainAction | str,
         *,
         concurrency: int = 100,
+        on_result: Callable[[BulkResult[ServerDomains]], None] | None = None,
         request: Iterable[str] | None = None,
         socket: Iterable[str] | None = None,
         upload_file: Iterable[str] | None = None,
@@ -418,7 +422,7 @@ class Client:
             "download_file": download_file,
             "udp": udp,
         }
-        return self._bulk_domain(SERVER_DOMAIN, authorizers, action, lists, concurrency)
+        return self._bulk_domain(SERVER_DOMAIN, authorizers, action, lists, concurrency, on_result)
 
     def bulk_webview_domain(
         self,
@@ -426,12 +430,12 @@ class Client:
         action: DomainAction | str,
         *,
         concurrency: int = 100,
+        on_result: Callable[[BulkResult[WebviewDomains]], None] | None = None,
         webview: Iterable[str] | None = None,
     ) -> BulkRun[WebviewDomains]:
         """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`."""
-        return self._bulk_domain(
-            WEBVIEW_DOMAIN, authorizers, action, {"webview": webview}, concurrency
-        )
+        lists = {"webview": webview}
+        return self._bulk_domain(WEBVIEW_DOMAIN, authorizers, action, lists, concurrency, on_result)
 
     def bulk_reconcile_server_domains(
         self,
@@ -441,10 +445,11 @@ class Client:
         *,
         dry_run: bool = False,
         concurrency: int = 100,
+        on_result: Callable[[BulkResult[ReconcileResult[ServerDomains]]], None] | None = None,
     ) -> BulkRun[ReconcileResult[ServerDomains]]:
         """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run."""
         self._check_desired(desired, ServerDomains)
-        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency)
+        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency, on_result)
 
     def bulk_reconcile_webview_domains(
         self,
@@ -454,10 +459,11 @@ class Client:
         *,
         dry_run: bool = False,
         concurrency: int = 100,
+        on_result: Callable[[BulkResult[ReconcileResult[WebviewDomains]]], None] | None = None,
     ) -> BulkRun[ReconcileResult[WebviewDomains]]:
         """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run."""
         self._check_desired(desired, WebviewDomains)
-        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency)
+        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency, on_result)
 
     def _bulk_reconcile(
         self,
@@ -466,13 +472,14 @@ class Client:
         mode: ReconcileMode | str,
         dry_run: bool,
         concurrency: int,
+        on_result: Callable[[BulkResult[ReconcileResult[D]]], None] | None,
     ) -> BulkRun[ReconcileResult[D]]:
         async def call(authorizer: AuthorizerLike, stats: CallStats) -> ReconcileResult[D]:
             # One reconciliation is a get plus at most one change; each is retried on its own.
             stats.attempts += 1
             return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
 
-        return run_bulk(authorizers, call, concurrency=concurrency)
+        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
 
     # -- the pipeline --------------------------------------------------------------------------
 
@@ -493,6 +500,7 @@ class Client:
         action: DomainAction | str,
         lists: Mapping[str, Iterable[str] | None],
         concurrency: int,
+        on_result: Callable[[BulkResult[Any]], None] | None,
     ) -> BulkRun[Any]:
         act = parse_action(action)
         body = domain_body(endpoint, act, lists)
@@ -501,7 +509,7 @@ class Client:
         async def call(authorizer: AuthorizerLike, stats: CallStats) -> Any:
             return await self._domain_call(endpoint, authorizer, act, frozen, stats)
 
-        return run_bulk(authorizers, call, concurrency=concurrency)
+        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
 
     async def _domain_call(
         self,
