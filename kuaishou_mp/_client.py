@@ -115,7 +115,11 @@ class _Shared:
                 ttl_dns_cache=self.limits.dns_cache_ttl,
                 ssl=self.verify_ssl,
             )
-            self.session = aiohttp.ClientSession(connector=connector)
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                # The platform sets no cookies; a real jar would filter and update on every call.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
         return self.session
 
     async def close(self) -> None:
