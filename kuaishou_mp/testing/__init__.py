@@ -1,7 +1,8 @@
 """A stateful fake of the Kuaishou mini-program platform, for tests and benchmarks.
 
 :class:`FakeKuaishou` serves the platform's "basic info" endpoints over real HTTP with
-per-app state, token expiry and revocation, rate limiting and injectable :class:`Fault`
+per-app state, the platform-authorization (OAuth) endpoints (:class:`FakeOAuth`, as
+``fake.oauth``), token expiry and revocation, rate limiting and injectable :class:`Fault`
 answers. It depends on nothing else in ``kuaishou_mp``: it stands in for the remote side.
 
 Example::
@@ -23,15 +24,18 @@ from ._fake import (
 )
 from ._faults import Fault, FaultKind
 from ._models import SERVER_DOMAIN_KEYS, FakeAuthorizer, RecordedRequest
+from ._oauth import OAUTH_PATHS, FakeOAuth
 
 __all__ = [
     "APP_INFO_PATH",
     "CHAOS_KINDS",
+    "OAUTH_PATHS",
     "SERVER_DOMAIN_KEYS",
     "SERVER_DOMAIN_PATH",
     "WEBVIEW_DOMAIN_PATH",
     "FakeAuthorizer",
     "FakeKuaishou",
+    "FakeOAuth",
     "Fault",
     "FaultKind",
     "RecordedRequest",

@@ -23,6 +23,7 @@ from ._models import (
     RecordedRequest,
     normalize_server_domains,
 )
+from ._oauth import FakeOAuth
 
 __all__ = ["FakeKuaishou"]
 
@@ -108,7 +109,8 @@ class FakeKuaishou:
     platform's semantics, keeps per-app state, and can be told to misbehave: rate limits,
     expired and revoked tokens, and queued :class:`Fault` answers. Use it either with
     :meth:`start`/:meth:`stop` (or ``async with``), or mount :attr:`app` on aiohttp's
-    ``TestServer``.
+    ``TestServer``. The platform-authorization (OAuth) endpoints and their state live in
+    :attr:`oauth` (:class:`~kuaishou_mp.testing.FakeOAuth`).
 
     Semantics of ``action`` on the domain endpoints, per app:
 
@@ -191,6 +193,9 @@ class FakeKuaishou:
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
+        self.oauth: FakeOAuth = FakeOAuth(self, component_app_secret="ks_component_secret_test")
+        """The platform-authorization endpoints and their state (tickets, component tokens,
+        codes, issued authorizer tokens); see :class:`~kuaishou_mp.testing.FakeOAuth`."""
 
     # ------------------------------------------------------------------ authorizers
 
@@ -528,6 +533,7 @@ class FakeKuaishou:
             resource = router.add_resource(APP_INFO_PATH)
             resource.add_route("GET", self._handle_app_info)
             resource.add_route("*", self._handle_wrong_method)
+            self.oauth.add_routes(router)
             router.add_route("*", "/{tail:.*}", self._handle_not_found)
             app.on_startup.append(self._on_startup)
             app.on_shutdown.append(self._on_shutdown)
@@ -589,6 +595,7 @@ class FakeKuaishou:
 
     def _cancel_held(self) -> None:
         self._closing = True
+        self.oauth._cancel_timers()
         for task in list(self._held):
             task.cancel()
 

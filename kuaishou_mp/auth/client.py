@@ -1,0 +1,393 @@
+"""Typed calls for the five documented platform-authorization (OAuth) endpoints."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import attrs
+
+from .._client import DEFAULT_BASE_URL
+from .._endpoints import Endpoint
+from .._scrub import scrub
+from .._transport import DEFAULT_MAX_RESPONSE_BYTES, send
+from ..errors import (
+    DEFAULT_ERROR_CODES,
+    APIError,
+    ClientClosedError,
+    InvalidInputError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+)
+from ..retry import RetryPolicy
+from ..timeout import Timeout
+from ._endpoints import (
+    AUTHORIZER_ACCESS_TOKEN,
+    COMPONENT_ACCESS_TOKEN,
+    PRE_AUTH_CODE,
+    RE_AUTHORIZATION_CODE,
+    START_PUSH_TICKET,
+    build_url,
+    decode,
+)
+from .models import AuthorizationCode, AuthorizerTokens, ComponentAccessToken, PreAuthCode
+
+__all__ = ["AuthClient"]
+
+logger = logging.getLogger("kuaishou_mp")
+
+_UNSET: Any = object()
+
+
+@attrs.frozen
+class _ExchangePolicy(RetryPolicy):
+    """The caller's policy, minus the retries that could repeat an exchange the platform did.
+
+    An authorization code is spent by the exchange that succeeds; when an answer is lost after
+    the request may have reached the platform, a retry would spend nothing but a refusal and the
+    issued tokens would be lost anyway. Only failures before sending and throttling are retried.
+    """
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Retry only what certainly did not reach the platform, or was refused before acting."""
+        if not super().should_retry(exc):
+            return False
+        if isinstance(exc, TransportError):
+            return exc.request_sent is False
+        return not isinstance(exc, ServerError)
+
+
+class AuthClient:
+    """Typed calls for the platform-authorization endpoints of your third-party application.
+
+    Holds the component app id and secret, and an ``aiohttp`` session (its own, created on
+    first use inside the running loop and closed by :meth:`close`, or one you inject, which is
+    never closed). Use it as an async context manager or call :meth:`close`::
+
+        async with AuthClient("ks_component_app_id", secret) as auth:
+            await auth.start_push_ticket()
+
+    Most applications use it through :class:`~kuaishou_mp.auth.TokenManager`, which keeps the
+    tokens. No secret (the component secret, tickets, codes, tokens) appears in its repr, its
+    errors or its logs.
+
+    Args:
+        component_app_id: Your third-party application's app id.
+        component_app_secret: Its secret.
+        base_url: The platform's base URL (tests point it at the bundled fake).
+        session: An ``aiohttp.ClientSession`` to use as is; it is never closed by the client.
+        timeout: Per-attempt timeout: seconds, or a :class:`~kuaishou_mp.Timeout`.
+        retry: The :class:`~kuaishou_mp.RetryPolicy`; ``None`` disables retries. The
+            authorization-code exchange retries only failures that certainly did not reach
+            the platform, and throttling.
+        error_codes: Extra or overriding entries for the result-code table.
+        max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+
+    Raises:
+        InvalidInputError: An argument is malformed.
+    """
+
+    def __init__(
+        self,
+        component_app_id: str,
+        component_app_secret: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        timeout: Timeout | float | None = 10.0,
+        retry: RetryPolicy | None = _UNSET,
+        error_codes: Mapping[int, type[APIError]] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        if not isinstance(component_app_id, str) or not component_app_id.strip():
+            raise InvalidInputError("component_app_id must be a non-empty string")
+        if not isinstance(component_app_secret, str) or not component_app_secret:
+            raise InvalidInputError("component_app_secret must be a non-empty string")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
+        if error_codes is not None:
+            for code, cls in error_codes.items():
+                if not (isinstance(cls, type) and issubclass(cls, APIError)):
+                    raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
+        self._component_app_id = component_app_id
+        self._secret = component_app_secret
+        self._base_url = base_url.rstrip("/")
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        t = Timeout.of(timeout)
+        self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect)
+        self._retry = RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none())
+        self._exchange_retry = _ExchangePolicy(**attrs.asdict(self._retry, recurse=False))
+        self._error_codes: Mapping[int, type[APIError]] = {
+            **DEFAULT_ERROR_CODES,
+            **(error_codes or {}),
+        }
+        self._max_response_bytes = max_response_bytes
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<AuthClient component_app_id={self._component_app_id!r} {self._base_url} {state}>"
+
+    @property
+    def component_app_id(self) -> str:
+        """Your third-party application's app id."""
+        return self._component_app_id
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("this AuthClient is closed; create a new one")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()  # inside the running loop that drives it
+        return self._session
+
+    async def __aenter__(self) -> AuthClient:
+        self._get_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client's own session (an injected one stays open). Idempotent.
+
+        Calls made afterwards raise :class:`~kuaishou_mp.ClientClosedError`.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    # -- the five endpoints ----------------------------------------------------------------------
+
+    async def start_push_ticket(self) -> None:
+        """Ask the platform to start pushing ``component_ticket`` to your authorization-event URL.
+
+        Afterwards a ticket arrives every 10 minutes; hand each one to
+        :meth:`TokenManager.set_ticket <kuaishou_mp.auth.TokenManager.set_ticket>`.
+
+        Raises:
+            AuthError: The component app id or secret was refused (100200101).
+            APIError: Any other refusal.
+            TransportError: No JSON answer arrived after the retries.
+        """
+        await self._call(
+            START_PUSH_TICKET,
+            {"component_app_id": self._component_app_id, "component_app_secret": self._secret},
+            secrets=(),
+        )
+
+    async def component_access_token(self, ticket: str) -> ComponentAccessToken:
+        """Get a new component access token from the latest pushed ticket.
+
+        Each call issues a new token; earlier ones stay valid until they expire.
+
+        Args:
+            ticket: The latest ``component_ticket`` the platform pushed.
+
+        Raises:
+            InvalidInputError: ``ticket`` is empty.
+            AuthError: The app id, secret or ticket was refused.
+            APIError: Any other refusal; TransportError, ResponseValidationError as usual.
+        """
+        params = {
+            "component_app_id": self._component_app_id,
+            "component_app_secret": self._secret,
+            "component_verify_ticket": ticket,
+        }
+        result: ComponentAccessToken = await self._call(
+            COMPONENT_ACCESS_TOKEN, params, secrets=(ticket,)
+        )
+        return result
+
+    async def pre_auth_code(self, component_access_token: str) -> PreAuthCode:
+        """Get a pre-authorization code (for the authorization page; lives 10 minutes).
+
+        Args:
+            component_access_token: A live component access token.
+
+        Raises:
+            TokenExpiredError: The component token expired (100200108).
+            AuthError: The token or app id was refused.
+            APIError: Any other refusal; TransportError, ResponseValidationError as usual.
+        """
+        params = {
+            "component_app_id": self._component_app_id,
+            "component_access_token": component_access_token,
+        }
+        result: PreAuthCode = await self._call(
+            PRE_AUTH_CODE, params, secrets=(component_access_token,)
+        )
+        return result
+
+    async def authorizer_tokens(
+        self,
+        component_access_token: str,
+        authorization_code: str,
+        *,
+        authorized_app_id: str | None = None,
+    ) -> AuthorizerTokens:
+        """Exchange an authorization code for the authorizer's tokens and granted permissions.
+
+        Args:
+            component_access_token: A live component access token.
+            authorization_code: The code from the authorization redirect, or one recovered by
+                :meth:`recover_authorization_code`.
+            authorized_app_id: The app id the code belongs to, when known: only named in
+                errors and logs (nothing is sent).
+
+        Raises:
+            TokenExpiredError: The component token expired (100200108).
+            RefreshTokenExpiredError: The authorization lapsed (100200113).
+            APIError: Any other refusal (an unknown or spent code is a BadRequestError);
+                TransportError, ResponseValidationError as usual.
+        """
+        params = {
+            "component_app_id": self._component_app_id,
+            "component_access_token": component_access_token,
+            "authorization_code": authorization_code,
+        }
+        result: AuthorizerTokens = await self._call(
+            AUTHORIZER_ACCESS_TOKEN,
+            params,
+            secrets=(component_access_token, authorization_code),
+            app_id=authorized_app_id,
+            retry=self._exchange_retry,
+        )
+        return result
+
+    async def recover_authorization_code(
+        self, component_access_token: str, authorized_app_id: str
+    ) -> AuthorizationCode:
+        """Get a new authorization code for a mini-program that authorized you (lives 1 hour).
+
+        Exchange it with :meth:`authorizer_tokens` for fresh authorizer tokens.
+
+        Args:
+            component_access_token: A live component access token.
+            authorized_app_id: The authorized mini-program's app id.
+
+        Raises:
+            TokenExpiredError: The component token expired (100200108).
+            RefreshTokenExpiredError: The authorization lapsed; the mini-program must
+                authorize again (100200113).
+            APIError: Any other refusal; TransportError, ResponseValidationError as usual.
+        """
+        params = {
+            "component_app_id": self._component_app_id,
+            "component_access_token": component_access_token,
+            "authorized_app_id": authorized_app_id,
+        }
+        result: AuthorizationCode = await self._call(
+            RE_AUTHORIZATION_CODE,
+            params,
+            secrets=(component_access_token,),
+            app_id=authorized_app_id,
+        )
+        return result
+
+    # -- the pipeline ----------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        endpoint: Endpoint,
+        params: Mapping[str, object],
+        *,
+        secrets: tuple[str, ...],
+        app_id: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Any:
+        session = self._get_session()
+        url = build_url(self._base_url, endpoint, params)
+        secrets = (self._secret, *secrets)
+        policy = retry or self._retry
+        deadline = None if policy.deadline is None else time.monotonic() + policy.deadline
+        return await policy._run(
+            lambda: self._attempt(endpoint, session, url, secrets, app_id, deadline),
+            endpoint=endpoint.name,
+            app_id=app_id or self._component_app_id,
+        )
+
+    async def _attempt(
+        self,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        url: str,
+        secrets: tuple[str, ...],
+        app_id: str | None,
+        deadline: float | None,
+    ) -> Any:
+        started = time.monotonic()
+        timeout = self._timeout
+        if deadline is not None:
+            left = deadline - started
+            if left <= 0:
+                raise RequestTimeoutError(
+                    "the call's retry deadline ran out", endpoint=endpoint.name, app_id=app_id
+                )
+            if timeout.total is None or left < timeout.total:
+                timeout = aiohttp.ClientTimeout(total=left, connect=timeout.connect)
+        try:
+            status, body = await send(
+                session,
+                endpoint.method,
+                url,
+                None,
+                timeout=timeout,
+                max_bytes=self._max_response_bytes,
+                secret=self._secret,
+                endpoint=endpoint.name,
+                app_id=app_id or "",
+            )
+        except TransportError as exc:
+            # send() masks secret-named query parameters and the component secret; the other
+            # secrets of this call are masked here too, in case one appears elsewhere.
+            exc.message = scrub(exc.message, secrets)
+            exc.args = (exc.message,)
+            exc.app_id = app_id
+            raise
+        try:
+            result = decode(
+                endpoint,
+                status,
+                body,
+                app_id=app_id,
+                error_codes=self._error_codes,
+                secrets=secrets,
+            )
+        except APIError as exc:
+            _log(endpoint, app_id, status, exc.code, started)
+            raise
+        _log(endpoint, app_id, status, 1, started)
+        return result
+
+
+def _log(endpoint: Endpoint, app_id: str | None, status: int, code: int, started: float) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s app_id=%s status=%d result=%d duration=%.3fs",
+            endpoint.name,
+            app_id or "-",
+            status,
+            code,
+            time.monotonic() - started,
+        )
