@@ -48,7 +48,16 @@ __all__ = [
 class KuaishouError(Exception):
     """Base class of every exception this SDK raises.
 
+    ``str(error)`` is the message followed by the endpoint and app id, when known. Errors
+    pickle (for multiprocessing and task queues), and no message ever holds an access token.
+
+    Args:
+        message: What went wrong.
+        endpoint: The endpoint name, if the error concerns a call.
+        app_id: The authorizer's app id, if the error concerns one.
+
     Attributes:
+        message: What went wrong, without the endpoint and app id.
         endpoint: The endpoint name (``"app_info"``, ``"server_domain"``, ...) or ``None``.
         app_id: The authorizer's app id the call was made for, or ``None``.
     """
@@ -85,6 +94,17 @@ def _rebuild(cls: type[KuaishouError], state: dict[str, object]) -> KuaishouErro
 
 class APIError(KuaishouError):
     """The platform answered, with ``result != 1``.
+
+    The subclass raised is chosen by ``code`` from :data:`DEFAULT_ERROR_CODES` and the client's
+    ``error_codes``; an unknown code raises a plain ``APIError``. ``str(error)`` starts with
+    ``[code]``.
+
+    Args:
+        message: The platform's message.
+        code: The platform's result code.
+        http_status: The HTTP status of the answer.
+        endpoint: The endpoint name.
+        app_id: The authorizer's app id.
 
     Attributes:
         code: The platform's result code.
@@ -146,6 +166,14 @@ class TransportError(KuaishouError):
     Connection failures, timeouts, HTTP error statuses without a JSON result, bodies that are not
     JSON or are too large. Retried by default.
 
+    Args:
+        message: What went wrong.
+        status: The HTTP status, when a response arrived.
+        body_excerpt: A short, scrubbed excerpt of the body, when one arrived.
+        request_sent: Whether the request may have reached the server (see below).
+        endpoint: The endpoint name.
+        app_id: The authorizer's app id.
+
     Attributes:
         status: The HTTP status when a response arrived, else ``None``.
         body_excerpt: A short, scrubbed excerpt of the body when one arrived, else ``None``.
@@ -187,6 +215,14 @@ class RequestTimeoutError(TransportError):
 
 class ResponseValidationError(KuaishouError):
     """A JSON answer arrived but does not fit the expected shape.
+
+    The message lists the first five problems.
+
+    Args:
+        message: What did not fit.
+        errors: One line per problem.
+        endpoint: The endpoint name.
+        app_id: The authorizer's app id.
 
     Attributes:
         errors: One line per problem, each naming the field path (``$.app_category[0].status``).
@@ -237,5 +273,13 @@ override entries without patching the package."""
 
 
 def error_class_for(code: int, table: Mapping[int, type[APIError]] | None = None) -> type[APIError]:
-    """Return the exception class for a platform result code (``APIError`` when unknown)."""
+    """Return the exception class for a platform result code (``APIError`` when unknown).
+
+    Args:
+        code: The platform's result code.
+        table: The code-to-class table to look in; :data:`DEFAULT_ERROR_CODES` by default.
+
+    Returns:
+        The :class:`APIError` subclass for ``code``, or ``APIError`` itself.
+    """
     return (DEFAULT_ERROR_CODES if table is None else table).get(code, APIError)

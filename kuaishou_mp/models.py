@@ -44,12 +44,16 @@ class _OpenIntEnum(enum.IntEnum):
 
     @property
     def is_known(self) -> bool:
-        """Whether this value is one the SDK knows by name."""
+        """Whether this value is one the SDK knows by name (``False`` for ``UNKNOWN_<n>``)."""
         return self._name_ in type(self).__members__
 
 
 class AppStatus(_OpenIntEnum):
-    """Mini-program status (``status`` in app info)."""
+    """Mini-program status (``status`` in app info).
+
+    Like every enum of the models, a value the platform adds later is kept as a member named
+    ``UNKNOWN_<value>`` (``int(status)`` works, ``status.is_known`` is ``False``).
+    """
 
     INCOMPLETE = 1
     """未完善: basic information not complete."""
@@ -60,26 +64,43 @@ class AppStatus(_OpenIntEnum):
 
 
 class AuditStatus(_OpenIntEnum):
-    """Review status of a submitted name, avatar, introduction or category."""
+    """Review status of a submitted name, avatar, introduction or category.
+
+    Unknown values are kept as ``UNKNOWN_<value>`` members, as for :class:`AppStatus`.
+    """
 
     IN_REVIEW = 0
+    """审核中: submitted, not reviewed yet."""
     APPROVED = 1
+    """审核通过: approved."""
     REJECTED = 2
+    """审核驳回: rejected; the ``reason`` field says why."""
 
 
 class SubjectType(_OpenIntEnum):
-    """Legal subject type."""
+    """Legal subject type.
+
+    Unknown values are kept as ``UNKNOWN_<value>`` members, as for :class:`AppStatus`.
+    """
 
     ENTERPRISE = 1
+    """企业: a company."""
 
 
 class DomainAction(str, enum.Enum):
-    """What a domain call does: ``add``, ``delete``, ``set`` (overwrite) or ``get``."""
+    """What a domain call does: ``add``, ``delete``, ``set`` (overwrite) or ``get``.
+
+    The plain strings work too wherever an action is expected.
+    """
 
     ADD = "add"
+    """Add the given domains to their lists; domains already present are left as they are."""
     DELETE = "delete"
+    """Remove the given domains; the platform answers 403106 if one of them is not configured."""
     SET = "set"
+    """Overwrite the lists that are given with exactly these domains."""
     GET = "get"
+    """Read the current lists; no lists are sent."""
 
     def __str__(self) -> str:
         return self.value
@@ -105,6 +126,14 @@ class AuditInfo:
     """Review of a submitted new name, avatar or introduction.
 
     The platform names the submitted value ``new_name`` for all three.
+
+    Attributes:
+        new_name: The submitted value: the new name, the new avatar's URL or the new
+            introduction.
+        remaining_times: How many more changes of this kind are allowed, or ``None`` when not
+            sent.
+        status: The review state, or ``None`` when not sent.
+        reason: Why the submission was rejected; empty otherwise.
     """
 
     new_name: str = ""
@@ -115,7 +144,12 @@ class AuditInfo:
 
 @attrs.frozen
 class Subject:
-    """The mini-program's legal subject."""
+    """The mini-program's legal subject (主体).
+
+    Attributes:
+        name: The subject's registered name.
+        type: The kind of subject, or ``None`` when not sent.
+    """
 
     name: str = ""
     type: SubjectType | None = None
@@ -127,6 +161,12 @@ class AppCategory:
 
     ``category_id`` is a comma-separated path (``"1,10"``) and ``category_name`` the level names
     joined by ``-`` (``"电商-家具"``); :attr:`id_path` and :attr:`name_path` split them.
+
+    Attributes:
+        category_id: The category's id path, levels separated by commas.
+        category_name: The category's name path, levels separated by ``-``.
+        status: The review state of the category, or ``None`` when not sent.
+        reason: Why the category was rejected; empty otherwise.
     """
 
     category_id: str = ""
@@ -151,6 +191,17 @@ class AppInfo:
 
     Nested objects the platform leaves out (or sends as ``null``) are ``None``; missing strings
     are empty; a missing category list is empty.
+
+    Attributes:
+        status: Whether the mini-program is published, or ``None`` when not sent.
+        app_name: The current name.
+        name_audit: The review of a submitted new name, if any.
+        app_avatar: The current avatar's URL.
+        avatar_audit: The review of a submitted new avatar, if any.
+        app_intro: The current introduction.
+        intro_audit: The review of a submitted new introduction, if any.
+        subject: The legal subject, if sent.
+        app_category: The service categories and their review states.
     """
 
     status: AppStatus | None = None
@@ -172,7 +223,21 @@ def _domains(value: Iterable[str]) -> tuple[str, ...]:
 
 @attrs.frozen
 class ServerDomains:
-    """The five server domain lists of a mini-program, as configured after a call."""
+    """The five server domain lists of a mini-program, as configured after a call.
+
+    Also the desired state for reconciliation: build one with keyword arguments of the same
+    names (any iterable of host names; stored as tuples). Lists not given are empty.
+
+    Attributes:
+        request: Domains the mini-program may call with ``request``.
+        socket: Domains for ``socket`` (WebSocket) connections.
+        upload_file: Domains for ``uploadFile``.
+        download_file: Domains for ``downloadFile``.
+        udp: Domains for UDP.
+
+    Raises:
+        TypeError: A list was given as a single string.
+    """
 
     request: tuple[str, ...] = attrs.field(default=(), converter=_domains)
     socket: tuple[str, ...] = attrs.field(default=(), converter=_domains)
@@ -186,7 +251,16 @@ class ServerDomains:
 
 @attrs.frozen
 class WebviewDomains:
-    """The webview (business) domains of a mini-program, as configured after a call."""
+    """The webview (business) domains of a mini-program, as configured after a call.
+
+    Also the desired state for reconciliation: ``WebviewDomains(webview=["h5.example.com"])``.
+
+    Attributes:
+        webview: Domains the mini-program's ``web-view`` may open (业务域名).
+
+    Raises:
+        TypeError: The list was given as a single string.
+    """
 
     webview: tuple[str, ...] = attrs.field(default=(), converter=_domains)
 

@@ -36,7 +36,17 @@ class Timeout:
 
     @classmethod
     def of(cls, value: Timeout | float | None) -> Timeout:
-        """Coerce a number (total seconds), ``None`` (no limit) or a ``Timeout``."""
+        """Coerce a number (total seconds), ``None`` (no limit) or a ``Timeout``.
+
+        Args:
+            value: What was given as a timeout.
+
+        Returns:
+            ``value`` itself if it is a ``Timeout``, else ``Timeout(total=value)``.
+
+        Raises:
+            ValueError: A number that is not positive.
+        """
         if isinstance(value, Timeout):
             return value
         return cls(total=value)

@@ -30,11 +30,30 @@ class TokenProvider(Protocol):
     """
 
     async def get_token(self, app_id: str) -> str:
-        """Return a live access token for ``app_id``."""
+        """Return a live access token for ``app_id``.
+
+        Args:
+            app_id: The authorizer's app id.
+
+        Returns:
+            Its authorizer access token.
+
+        Raises:
+            KuaishouError: No token can be had (for example :class:`TokenUnavailableError`);
+                the call that asked fails with it.
+        """
         ...
 
     async def invalidate(self, app_id: str, token: str) -> None:
-        """Forget ``token`` for ``app_id`` if it is still the current one."""
+        """Forget ``token`` for ``app_id`` if it is still the current one.
+
+        Called by the client with exactly the token the platform reported as expired. If
+        another task already replaced it, the replacement must be kept.
+
+        Args:
+            app_id: The authorizer's app id.
+            token: The token that failed.
+        """
         ...
 
 
@@ -62,11 +81,22 @@ class InMemoryTokenProvider:
         return f"{type(self).__name__}(<{len(self._tokens)} tokens>)"
 
     def set_token(self, app_id: str, token: str) -> None:
-        """Store ``token`` as the current token of ``app_id``."""
+        """Store ``token`` as the current token of ``app_id``.
+
+        Args:
+            app_id: The authorizer's app id.
+            token: Its authorizer access token.
+        """
         self._tokens[app_id] = token
 
     async def get_token(self, app_id: str) -> str:
         """Return the held token, refreshing it (single-flight) when none is held.
+
+        Args:
+            app_id: The authorizer's app id.
+
+        Returns:
+            The held or refreshed token.
 
         Raises:
             TokenUnavailableError: No token is held and no ``refresh`` was given.
@@ -90,6 +120,11 @@ class InMemoryTokenProvider:
                 del self._locks[app_id]
 
     async def invalidate(self, app_id: str, token: str) -> None:
-        """Forget ``token`` if it is still the current one (compare-and-invalidate)."""
+        """Forget ``token`` if it is still the current one (compare-and-invalidate).
+
+        Args:
+            app_id: The authorizer's app id.
+            token: The token that failed.
+        """
         if self._tokens.get(app_id) == token:
             del self._tokens[app_id]

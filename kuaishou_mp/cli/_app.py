@@ -234,7 +234,16 @@ def server_domain(
     _check_lists(action, lists)
 
     def start(client: Client, authorizers: list[Authorizer], concurrency: int) -> BulkRun[Any]:
-        return client.bulk_server_domain(authorizers, action, concurrency=concurrency, **lists)
+        return client.bulk_server_domain(
+            authorizers,
+            action,
+            concurrency=concurrency,
+            request=lists["request"],
+            socket=lists["socket"],
+            upload_file=lists["upload_file"],
+            download_file=lists["download_file"],
+            udp=lists["udp"],
+        )
 
     _finish(run_batch(JobOptions(**job), f"server-domain {action}", start))
 

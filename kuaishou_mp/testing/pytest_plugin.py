@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import AsyncIterator
 
-from .. import Client, RetryPolicy
+from .. import Client, RateLimit, RetryPolicy
 from . import FakeKuaishou
 
 __all__ = ["fast_retry_policy"]
@@ -39,6 +39,8 @@ if importlib.util.find_spec("pytest_asyncio") is not None:
             kuaishou_fake.component_app_id,
             base_url=kuaishou_fake.base_url,
             retry=fast_retry_policy(),
+            # Limiting stays on, as in production, but high: tests make many quick calls.
+            rate_limit=RateLimit(per_authorizer_qps=1000),
             timeout=5.0,
         ) as client:
             yield client
