@@ -150,8 +150,10 @@ class Client:
             Without one the client creates its own on first use and closes it in :meth:`close`.
         timeout: Per-attempt timeout: seconds, or a :class:`Timeout`.
         rate_limit: A :class:`RateLimit` (an in-process limiter is built from it), any
-            :class:`Limiter` (such as the Redis one), or ``None`` for no limiting.
+            :class:`Limiter` (such as the Redis one), or ``None`` for no limiting. Default:
+            ``RateLimit()``, 5 calls per second per authorizer, adaptive.
         retry: The :class:`RetryPolicy`; ``RetryPolicy.none()`` or ``None`` disables retries.
+            Default: ``RetryPolicy()``, 4 attempts within 60 seconds.
         token_provider: A :class:`TokenProvider`. With one, calls accept a bare app id, and an
             expired token is refreshed once.
         error_codes: Extra or overriding entries for the result-code table
@@ -271,6 +273,14 @@ class Client:
 
         Example: ``await client.with_options(retry=RetryPolicy.none(), timeout=2).app_info(a)``.
         Closing any copy closes them all.
+
+        Args:
+            timeout: Per-attempt timeout for the copy (seconds, a :class:`Timeout` or ``None``);
+                left out, the copy keeps this client's.
+            retry: Retry policy for the copy (``None`` for no retries); left out, kept.
+
+        Raises:
+            ValueError: A timeout is not a positive number.
         """
         clone = object.__new__(Client)
         clone.__dict__.update(self.__dict__)
@@ -310,7 +320,18 @@ class Client:
         """Add, delete, overwrite (``set``) or read (``get``) the server domains.
 
         Lists left as ``None`` are not sent; ``get`` takes none. Returns the configuration after
-        the action.
+        the action. A ``delete`` retried after a failure that may have reached the platform is
+        confirmed with a ``get`` when it answers 403106 (see :mod:`kuaishou_mp.retry`).
+
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+            action: A :class:`DomainAction` or its string (``"add"``, ``"delete"``, ``"set"``,
+                ``"get"``).
+            request: ``request`` (HTTPS API) domains, bare host names.
+            socket: ``socket`` (WebSocket) domains.
+            upload_file: ``uploadFile`` domains.
+            download_file: ``downloadFile`` domains.
+            udp: ``udp`` domains.
 
         Raises:
             InvalidInputError: Unknown action, a malformed domain, or lists with ``get``;
@@ -340,7 +361,16 @@ class Client:
     ) -> WebviewDomains:
         """Add, delete, overwrite (``set``) or read (``get``) the webview (business) domains.
 
-        Raises the same errors as :meth:`server_domain`.
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+            action: A :class:`DomainAction` or its string.
+            webview: The webview domains (bare host names); ``None`` for ``get``.
+
+        Raises:
+            InvalidInputError: Unknown action, a malformed domain, or a list with ``get``.
+            DomainNotFoundError: ``delete`` of a domain that is not configured.
+            APIError: Any other refusal; TransportError, ResponseValidationError as for
+                :meth:`app_info`.
         """
         result: WebviewDomains = await self._domain_call(
             WEBVIEW_DOMAIN, authorizer, action, {"webview": webview}, CallStats()
@@ -361,6 +391,20 @@ class Client:
 
         ``exact`` makes every list exactly the desired one, ``ensure`` adds what is missing,
         ``remove`` deletes what is present. A dry run only reads and returns the plan.
+
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+            desired: The goal; in ``exact`` mode every list of it, empty ones included.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+
+        Returns:
+            The plan, the state before, and (unless a dry run) the state after.
+
+        Raises:
+            InvalidInputError: ``desired`` is not a :class:`ServerDomains`, holds a malformed
+                domain, or ``mode`` is unknown; raised before anything is sent.
+            KuaishouError: The read or the change failed (see :meth:`server_domain`).
         """
         self._check_desired(desired, ServerDomains)
         return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
@@ -373,7 +417,19 @@ class Client:
         *,
         dry_run: bool = False,
     ) -> ReconcileResult[WebviewDomains]:
-        """Make the webview domains match ``desired``; see :meth:`reconcile_server_domains`."""
+        """Make the webview domains match ``desired``; see :meth:`reconcile_server_domains`.
+
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+            desired: The goal.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+
+        Raises:
+            InvalidInputError: ``desired`` is not a :class:`WebviewDomains`, holds a malformed
+                domain, or ``mode`` is unknown; raised before anything is sent.
+            KuaishouError: The read or the change failed.
+        """
         self._check_desired(desired, WebviewDomains)
         return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
 
@@ -394,6 +450,15 @@ class Client:
         ``async with client.bulk_app_info(rows) as run: async for result in run: ...``.
         ``run.progress`` has live counts; ``on_result`` is called with every result (for
         metrics); ``run.summary()`` gives the totals and errors by class.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            concurrency: Calls in flight at most (per-authorizer limits apply as well).
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+
+        Raises:
+            InvalidInputError: ``concurrency`` is not a positive integer, or ``authorizers`` is
+                a bare string.
         """
 
         async def call(authorizer: AuthorizerLike, stats: CallStats) -> AppInfo:
@@ -418,6 +483,21 @@ class Client:
         """Run one server-domain action over many mini-programs; see :meth:`bulk_app_info`.
 
         The action and lists are validated once, before the run starts.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            action: A :class:`DomainAction` or its string.
+            concurrency: Calls in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+            request: See :meth:`server_domain`; so are ``socket``, ``upload_file``,
+                ``download_file`` and ``udp``.
+            socket: ``socket`` domains.
+            upload_file: ``uploadFile`` domains.
+            download_file: ``downloadFile`` domains.
+            udp: ``udp`` domains.
+
+        Raises:
+            InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
         """
         lists = {
             "request": request,
@@ -437,7 +517,18 @@ class Client:
         on_result: Callable[[BulkResult[WebviewDomains]], None] | None = None,
         webview: Iterable[str] | None = None,
     ) -> BulkRun[WebviewDomains]:
-        """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`."""
+        """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            action: A :class:`DomainAction` or its string.
+            concurrency: Calls in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+            webview: The webview domains.
+
+        Raises:
+            InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
+        """
         lists = {"webview": webview}
         return self._bulk_domain(WEBVIEW_DOMAIN, authorizers, action, lists, concurrency, on_result)
 
@@ -451,7 +542,19 @@ class Client:
         concurrency: int = 100,
         on_result: Callable[[BulkResult[ReconcileResult[ServerDomains]]], None] | None = None,
     ) -> BulkRun[ReconcileResult[ServerDomains]]:
-        """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run."""
+        """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            desired: The goal, as for :meth:`reconcile_server_domains`.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+            concurrency: Reconciliations in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+
+        Raises:
+            InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
+        """
         self._check_desired(desired, ServerDomains)
         return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency, on_result)
 
@@ -465,7 +568,19 @@ class Client:
         concurrency: int = 100,
         on_result: Callable[[BulkResult[ReconcileResult[WebviewDomains]]], None] | None = None,
     ) -> BulkRun[ReconcileResult[WebviewDomains]]:
-        """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run."""
+        """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            desired: The goal, as for :meth:`reconcile_webview_domains`.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+            concurrency: Reconciliations in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+
+        Raises:
+            InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
+        """
         self._check_desired(desired, WebviewDomains)
         return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency, on_result)
 

@@ -91,7 +91,11 @@ class RetryPolicy:
         return cls(max_attempts=1)
 
     def should_retry(self, exc: BaseException) -> bool:
-        """Whether this policy retries ``exc`` (``CancelledError`` and business errors: never)."""
+        """Whether this policy retries ``exc`` (``CancelledError`` and business errors: never).
+
+        Args:
+            exc: The exception an attempt raised.
+        """
         return isinstance(exc, self.retry_on) and not isinstance(exc, NEVER_RETRIED)
 
     async def _run(self, attempt: Callable[[], Awaitable[T]], *, endpoint: str, app_id: str) -> T:
