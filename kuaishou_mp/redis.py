@@ -1,0 +1,684 @@
+"""Rate limits shared by every process and machine, kept in Redis (extra ``kuaishou_mp[redis]``).
+
+A limit kept inside one process is wrong by a factor of the number of processes calling for the
+same authorizers: web workers, cron jobs and batch workers together trip the platform's 400002.
+:class:`RedisLimiter` keeps the limiter state in the Redis you already run, and plugs into the
+:class:`~kuaishou_mp.Client` in one line::
+
+    from kuaishou_mp import Client, RateLimit
+    from kuaishou_mp.redis import RedisLimiter
+
+    limiter = RedisLimiter.from_url(
+        "redis://redis.internal:6379/0", RateLimit(per_authorizer_qps=5), component_app_id=cid
+    )
+    async with Client(cid, rate_limit=limiter) as client:  # the client closes the limiter
+        ...
+
+Every process that calls for the same component app id must use the same ``RateLimit``,
+``component_app_id`` and ``prefix``: those name the shared keys.
+
+How it works
+------------
+Each :meth:`RedisLimiter.acquire` is one ``EVALSHA`` of one Lua script (GCRA, the algorithm of
+:class:`~kuaishou_mp.InProcessLimiter`, with reservations). The script reads the Redis server's
+clock (``TIME``, never the hosts' clocks), takes the caller's slot ``max(now, TAT - tau)`` for
+the authorizer and then for the global limit, moves the theoretical arrival times ``TAT`` past
+it, and returns how long to wait; the caller sleeps once, until its slot (no polling).
+Because the slot is reserved atomically, concurrent processes never over-admit: in any one-second
+window an authorizer gets fewer than ``rate + burst`` calls, and so does the whole component
+against ``global_qps``. A :meth:`RedisLimiter.penalize` (the client calls it on every 400002)
+stores the authorizer's slowed rate factor and the penalty time in the same hash, so one
+process's 400002 slows that authorizer for every process; recovery is computed in the script
+from Redis time, with the same knobs as the in-process limiter.
+
+Keys (they hold app ids, never tokens) and their lifetime:
+
+* ``{prefix}:{component_app_id}:rl:{app_id}``: hash ``t`` (TAT), ``l`` (factor after the last
+  penalty), ``p`` (time of the last penalty), in microseconds of Redis time;
+* ``{prefix}:{component_app_id}:rl:*global*``: the global TAT, only with ``global_qps``.
+
+Each key expires (``PEXPIRE``) as soon as it holds nothing a missing key would not: an idle
+authorizer leaves nothing behind. The limiter is built and tested for one Redis server (with
+replicas or Sentinel as you like); on Redis Cluster the two keys of one script must share a
+slot, which a hash tag in the prefix (``prefix="{kuaishou_mp}"``) would ensure.
+
+Timing across processes: the script answers "wait ``w`` from my ``TIME``"; a caller maps Redis
+time to its own monotonic clock (by the fastest reply it has seen, so a slow reply does not
+make it late) and sleeps until its slot. Calls from different processes still reach the
+platform with some jitter (scheduling on a busy host, the network); without a margin, a call
+that left late and the one ``rate`` slots after it that left on time can land in one platform
+window and earn a 400002. So the script spaces calls by ``(1 + safety_margin) / rate``: the
+rate holds over windows of ``1 + safety_margin`` seconds, i.e. arrivals may jitter by
+``safety_margin`` seconds. The default, 0.05 (50 ms, 5 % of throughput), is sized from
+measurements with four worker processes on a loaded two-core host: typically 5-15 ms, often
+20-25 ms, rarely more. A 400002 costs a retry and halves the authorizer's rate for seconds, so
+a few percent is cheap insurance; lower it on quiet hosts, raise it for workers far from the
+platform. A process's very first calls, made while its connections to Redis and the platform
+are still being opened, can leave tens of milliseconds late; a long-running worker is past
+that.
+
+When Redis fails
+----------------
+Every Redis round trip is bounded by ``timeout`` (default 0.5 s); an error or a timeout applies
+the ``fallback`` policy, logs one warning on the ``"kuaishou_mp"`` logger for the outage, and
+Redis is tried again at most every ``probe_interval`` seconds (default 5) by a single call;
+the first answer ends the outage (logged at INFO). Policies:
+
+* ``"local"`` (default): each process limits itself with an in-process limiter built from the
+  same ``RateLimit`` (or ``local_rate_limit``). A bulk run never crashes or hangs; the platform
+  may see up to one rate per process meanwhile (pass ``local_rate_limit`` with the rate divided
+  by your process count to avoid that), and the adaptive slow-down absorbs the 400002s.
+* ``"fail"``: :meth:`~RedisLimiter.acquire` raises :class:`LimiterUnavailableError` (a
+  :class:`~kuaishou_mp.KuaishouError`; bulk runs record it as a failed result).
+* ``"allow"``: calls go unlimited until Redis answers again.
+
+Around a switch (Redis to local or back) calls already waiting keep their slot from the other
+side, so a window straddling the switch may briefly hold more than ``rate + burst`` calls.
+
+Running one job over many machines
+----------------------------------
+1. Shard the authorizers across workers with the job system you already have (Celery, RQ,
+   Kubernetes indexed jobs, Airflow task mapping, a SQL ``WHERE hash(app_id) % N = k``...): each
+   worker runs one bulk run over its shard with one :class:`~kuaishou_mp.Client`. This SDK adds
+   no coordinator of its own; no authorizer should be in two shards of one job.
+2. Give every worker (and your web app, which calls for the same authorizers) a
+   :class:`RedisLimiter` with the same ``RateLimit``, ``component_app_id`` and ``prefix``. The
+   per-authorizer limit then holds whoever calls, and ``global_qps`` caps the whole component.
+3. Size concurrency per worker as usual: waiting for the limiter costs a sleeping task, not a
+   connection; each concurrent acquire holds a Redis connection for one round trip.
+4. Watch: 400002 answers (``BulkSummary`` errors, the client's logs) which should stay near zero
+   (if not, lower ``per_authorizer_qps`` or raise ``safety_margin``); limiter wait time
+   (:attr:`RedisLimiter.stats` ``wait_seconds`` / ``max_wait``), which tells you the limit, not
+   the platform, sets your pace; Redis latency (``redis_seconds / redis_calls`` and
+   ``max_redis_seconds``, plus Redis's own ``LATENCY`` and ``INFO commandstats`` for
+   ``evalsha``), which should stay around a millisecond; and outages (``outages``,
+   ``fallback_acquires``, the warning).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import sys
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, Final, Literal, TypeVar
+
+import attrs
+import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+
+from .errors import KuaishouError
+from .ratelimit import InProcessLimiter, RateLimit
+
+__all__ = ["Fallback", "LimiterUnavailableError", "RedisLimiter", "RedisLimiterStats"]
+
+logger = logging.getLogger("kuaishou_mp")
+
+Fallback = Literal["local", "fail", "allow"]
+"""What :class:`RedisLimiter` does while Redis is unreachable: see the module docs."""
+
+_FALLBACKS: Final = ("local", "fail", "allow")
+_GLOBAL: Final = "*global*"
+# Seconds per second by which the Redis-to-local clock offset estimate is let go stale: above
+# the 500 ppm an NTP daemon may slew either clock by.
+_OFFSET_AGING: Final = 0.001
+# What a failing Redis raises: redis-py errors, socket errors, and our own timeout.
+_REDIS_ERRORS: Final = (RedisError, OSError, asyncio.TimeoutError)
+
+T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+
+    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
+        async with asyncio.timeout(seconds):
+            return await aw
+
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
+        return await asyncio.wait_for(aw, seconds)
+
+
+# One script for the three operations, so one SHA is loaded per configuration: the limits
+# are constants written into its first line (see RedisLimiter.__init__), so a call carries two
+# keys and the operation only (encoding ten numbers per call cost more than running the
+# script). Times are microseconds of Redis time, stored as integers ('%.0f': Lua's tostring
+# would print 1.7e15 with 14 digits). KEYS[1] the authorizer's hash, KEYS[2] the global key.
+# ARGV[1] the operation: 'a' acquire, 'p' penalize, 'r' read the rate factor. Constants:
+# interval and tau per authorizer (interval 0 = no per-authorizer limit), global interval
+# and tau (0 = none), slow_factor, min_factor, recovery_step, recovery_after, forget_after.
+_LUA_CONSTANTS: Final = "local T, tau, gT, gtau, slow, low_floor, step, rec, forget = "
+_LUA_BODY: Final = """
+if redis.replicate_commands then redis.replicate_commands() end -- no-op on Redis >= 7
+local op = ARGV[1]
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local function int(x) return string.format('%.0f', math.ceil(x)) end
+local function ms(us) return math.ceil(us / 1000) + 1 end
+
+local key = KEYS[1]
+local tat, low, pen = now, 1, nil
+local stale = false
+if T > 0 then
+  local h = redis.call('HMGET', key, 't', 'l', 'p')
+  tat = tonumber(h[1]) or now
+  low = tonumber(h[2]) or 1
+  pen = tonumber(h[3])
+end
+local factor = 1
+if pen then
+  local quiet = math.max(now - pen, 0)
+  if quiet >= forget then
+    pen = nil
+    stale = true
+  else
+    factor = math.min(1, low * step ^ math.floor(quiet / rec))
+  end
+end
+
+if op == 'a' then
+  local slot = now
+  if T > 0 then slot = math.max(now, tat - tau) end
+  if gT > 0 then
+    local g = tonumber(redis.call('GET', KEYS[2])) or now
+    slot = math.max(slot, g - gtau)
+    local gnew = math.max(g, slot) + gT
+    redis.call('SET', KEYS[2], int(gnew), 'PX', ms(gnew - now))
+  end
+  if T > 0 then
+    local new = math.max(tat, slot) + T / factor
+    redis.call('HSET', key, 't', int(new))
+    local live = new - now
+    if pen then
+      live = math.max(live, pen + forget - now)
+    elseif stale then
+      redis.call('HDEL', key, 'l', 'p')
+    end
+    redis.call('PEXPIRE', key, ms(live))
+  end
+  return {now, math.ceil(slot - now)}
+elseif op == 'p' then
+  if T == 0 then return 0 end
+  if pen and now - pen < T / factor then return 0 end
+  factor = math.max(factor * slow, low_floor)
+  local new = math.max(tat, now + tau) + T / factor
+  redis.call('HSET', key, 't', int(new), 'l', string.format('%.17g', factor), 'p', int(now))
+  redis.call('PEXPIRE', key, ms(math.max(new - now, forget)))
+  return 1
+end
+return string.format('%.17g', factor)
+"""
+
+
+class LimiterUnavailableError(KuaishouError):
+    """The shared limiter could not reach Redis and its policy is ``fallback="fail"``.
+
+    Raised by :meth:`RedisLimiter.acquire` instead of letting a call go unlimited; the call is
+    not sent. Retrying later (after ``probe_interval``) tries Redis again.
+    """
+
+
+@attrs.frozen
+class RedisLimiterStats:
+    """A snapshot of a :class:`RedisLimiter`'s counters since it was created.
+
+    Attributes:
+        acquires: Calls to :meth:`RedisLimiter.acquire`.
+        redis_acquires: Acquires decided by the Redis script.
+        fallback_acquires: Acquires decided by the fallback policy while Redis was unavailable.
+        waits: Acquires that had to wait for their slot.
+        wait_seconds: Total seconds callers slept for their slot (Redis or local limiter).
+        max_wait: Longest single wait, in seconds.
+        redis_calls: Script calls that got an answer (acquire, penalize, current_rate).
+        redis_seconds: Total round-trip time of those calls; divide by ``redis_calls``.
+        max_redis_seconds: Slowest answered round trip.
+        redis_errors: Script calls that failed or timed out.
+        outages: Times the limiter switched from Redis to the fallback policy.
+        using_redis: Whether the limiter currently uses Redis (``False`` during an outage).
+    """
+
+    acquires: int
+    redis_acquires: int
+    fallback_acquires: int
+    waits: int
+    wait_seconds: float
+    max_wait: float
+    redis_calls: int
+    redis_seconds: float
+    max_redis_seconds: float
+    redis_errors: int
+    outages: int
+    using_redis: bool
+
+
+def _seconds(name: str, value: object, *, zero_ok: bool = False) -> float:
+    ok = (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and (value >= 0 if zero_ok else value > 0)
+    )
+    if not ok:
+        bound = ">= 0" if zero_ok else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _us(seconds: float) -> str:
+    us = seconds * 1_000_000.0
+    if not math.isfinite(us):
+        raise ValueError(f"a rate too small for the Redis limiter: interval of {seconds!r} s")
+    return repr(us)
+
+
+class RedisLimiter:
+    """A :class:`~kuaishou_mp.Limiter` whose state lives in Redis, shared by all processes.
+
+    Same semantics as :class:`~kuaishou_mp.InProcessLimiter` (GCRA per authorizer plus an
+    optional global limit, adaptive slow-down and recovery), but every process and machine using
+    the same Redis, ``component_app_id`` and ``prefix`` shares the limits. One ``EVALSHA`` per
+    acquire; see the module documentation for the algorithm, the keys and the failure policy.
+
+    Args:
+        client: A ``redis.asyncio.Redis``. Set a short ``socket_timeout`` on it; every round
+            trip is bounded by ``timeout`` anyway. It is not closed by :meth:`aclose` unless
+            ``owns_client`` (as with :meth:`from_url`).
+        rate_limit: The limits; every process sharing the keys must use the same one.
+        component_app_id: Your third-party application's app id (part of every key).
+        prefix: First part of every key. Default ``"kuaishou_mp"``.
+        fallback: ``"local"`` (default), ``"fail"`` or ``"allow"``: what to do while Redis
+            fails; see :data:`Fallback`.
+        timeout: Seconds a Redis round trip may take before it counts as a failure.
+        probe_interval: Seconds between attempts to use Redis again during an outage.
+        safety_margin: Fraction (seconds per one-second window) by which calls are spaced
+            further apart than the rate, to absorb arrival jitter between processes.
+            Default 0.05. ``0`` enforces the exact rate at the limiter.
+        local_rate_limit: The ``RateLimit`` of the in-process fallback limiter (policy
+            ``"local"``); default ``rate_limit``.
+        owns_client: Close ``client`` in :meth:`aclose`.
+
+    Raises:
+        ValueError: ``fallback`` is not one of the three policies, ``component_app_id`` or
+            ``prefix`` is empty, or a duration or the margin is out of range.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        rate_limit: RateLimit,
+        *,
+        component_app_id: str,
+        prefix: str = "kuaishou_mp",
+        fallback: Fallback = "local",
+        timeout: float = 0.5,
+        probe_interval: float = 5.0,
+        safety_margin: float = 0.05,
+        local_rate_limit: RateLimit | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        if fallback not in _FALLBACKS:
+            raise ValueError(f"fallback must be one of {_FALLBACKS}, got {fallback!r}")
+        if not isinstance(component_app_id, str) or not component_app_id:
+            raise ValueError("component_app_id must be a non-empty string")
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError("prefix must be a non-empty string")
+        if not isinstance(rate_limit, RateLimit):
+            raise ValueError(f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}")
+        self._timeout = _seconds("timeout", timeout)
+        self._probe_interval = _seconds("probe_interval", probe_interval)
+        margin = 1.0 + _seconds("safety_margin", safety_margin, zero_ok=True)
+        self._client = client
+        self._owns_client = owns_client
+        self._fallback: Fallback = fallback
+        self._key_prefix = f"{prefix}:{component_app_id}:rl:"
+        self._global_key = self._key_prefix + _GLOBAL
+
+        rl = rate_limit
+        qps, g_qps = rl.per_authorizer_qps, rl.global_qps
+        self._rate = qps
+        interval = 0.0 if qps is None else margin / qps
+        g_interval = 0.0 if g_qps is None else margin / g_qps
+        self._limited = qps is not None or g_qps is not None
+        self._adaptive = rl.adaptive and qps is not None
+        steps = math.ceil(math.log(1.0 / rl.min_factor) / math.log(rl.recovery_step))
+        constants = (
+            _us(interval),
+            _us((rl.burst - 1) * interval),
+            _us(g_interval),
+            _us((rl.global_burst - 1) * g_interval),
+            repr(float(rl.slow_factor)),
+            repr(float(rl.min_factor)),
+            repr(float(rl.recovery_step)),
+            _us(rl.recovery_after),
+            _us(rl.recovery_after * steps),
+        )
+        self._script = client.register_script(_LUA_CONSTANTS + ", ".join(constants) + _LUA_BODY)
+        self._acquire_args = ("a",)
+        self._penalize_args = ("p",)
+        self._rate_args = ("r",)
+
+        self._local: InProcessLimiter | None = None
+        if fallback == "local":
+            self._local = (local_rate_limit or rate_limit).build()
+        # Outage state. A call's result changes the state only if no other call changed it
+        # since that call started (``_generation``), so a late answer cannot flip it back.
+        self._up = True
+        self._generation = 0
+        self._next_probe = 0.0
+        self._closed = False
+        # Local monotonic time minus Redis time, plus the fastest reply delay (see _wake_time).
+        self._offset = math.inf
+        self._offset_at = 0.0
+        # Counters for :attr:`stats`.
+        self._acquires = 0
+        self._redis_acquires = 0
+        self._fallback_acquires = 0
+        self._waits = 0
+        self._wait_seconds = 0.0
+        self._max_wait = 0.0
+        self._redis_calls = 0
+        self._redis_seconds = 0.0
+        self._max_redis_seconds = 0.0
+        self._redis_errors = 0
+        self._outages = 0
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        rate_limit: RateLimit,
+        *,
+        component_app_id: str,
+        prefix: str = "kuaishou_mp",
+        fallback: Fallback = "local",
+        timeout: float = 0.5,
+        probe_interval: float = 5.0,
+        safety_margin: float = 0.05,
+        local_rate_limit: RateLimit | None = None,
+        **redis_options: Any,
+    ) -> RedisLimiter:
+        """Connect to Redis by URL; the limiter owns the connection and closes it in :meth:`aclose`.
+
+        No connection is made until the first acquire, so this is safe outside a running loop.
+        The connection pool gets socket and connect timeouts of ``timeout`` seconds and one
+        immediate retry of a dropped connection (redis-py's default would retry for seconds).
+
+        Args:
+            url: ``redis://[[user]:[password]@]host:port/db``, ``rediss://...`` or ``unix://...``.
+            rate_limit: The limits; see :class:`RedisLimiter`.
+            component_app_id: Your third-party application's app id.
+            prefix: First part of every key.
+            fallback: The policy while Redis fails: ``"local"``, ``"fail"`` or ``"allow"``.
+            timeout: Seconds a Redis round trip may take.
+            probe_interval: Seconds between attempts to use Redis again during an outage.
+            safety_margin: See :class:`RedisLimiter`.
+            local_rate_limit: See :class:`RedisLimiter`.
+            **redis_options: Passed to ``redis.asyncio.Redis.from_url`` (override the above).
+
+        Returns:
+            A new :class:`RedisLimiter`.
+
+        Raises:
+            ValueError: Malformed URL or arguments.
+        """
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            **redis_options,
+        }
+        # Connections are made on first use: if the constructor refuses its arguments, the
+        # unused client holds nothing to close.
+        return cls(
+            redis.asyncio.Redis.from_url(url, **options),
+            rate_limit,
+            component_app_id=component_app_id,
+            prefix=prefix,
+            fallback=fallback,
+            timeout=timeout,
+            probe_interval=probe_interval,
+            safety_margin=safety_margin,
+            local_rate_limit=local_rate_limit,
+            owns_client=True,
+        )
+
+    # -- the Limiter protocol -------------------------------------------------------------------
+
+    async def acquire(self, key: str) -> None:
+        """Wait until a call for ``key`` may go, per authorizer and globally, across processes.
+
+        One script call reserves the slot in Redis and returns the wait; the caller then sleeps
+        once. While Redis is unavailable, the ``fallback`` policy decides.
+
+        Args:
+            key: The authorizer's app id (stored in a Redis key name; never pass a token).
+
+        Raises:
+            LimiterUnavailableError: Redis is unavailable and the policy is ``"fail"``.
+            asyncio.CancelledError: The task was cancelled; a slot already reserved in Redis is
+                not given back (the limit errs on the safe side).
+        """
+        self._acquires += 1
+        if not self._limited:
+            return
+        if self._up or self._probe_due():
+            generation = self._generation
+            try:
+                reply, sent, received = await self._call(self._acquire_args, key, generation)
+            except _REDIS_ERRORS:
+                pass  # the state is updated and logged; the policy decides below
+            else:
+                self._redis_acquires += 1
+                now_us, wait_us = reply
+                if wait_us > 0:
+                    await self._sleep_until(self._wake_time(now_us, wait_us, sent, received))
+                return
+        self._fallback_acquires += 1
+        if self._fallback == "allow":
+            return
+        if self._local is None:
+            raise LimiterUnavailableError(
+                "the Redis rate limiter is unavailable and its policy is fallback='fail'",
+                app_id=key,
+            )
+        started = time.monotonic()
+        await self._local.acquire(key)
+        waited = time.monotonic() - started
+        if waited > 0.0005:
+            self._count_wait(waited)
+
+    async def penalize(self, key: str) -> None:
+        """Slow ``key`` down for every process after the platform answered 400002 for it.
+
+        Stores the slowed factor and the penalty time in Redis (penalties within one current
+        interval of the previous one count once, as they come from calls already in flight);
+        the acquire script recovers the rate gradually from Redis time. With policy
+        ``"local"`` the fallback limiter is penalized too, so an outage starts from the slowed
+        rate. Never raises for Redis failures: they only switch to the fallback policy. A no-op
+        when ``adaptive`` is off or per-authorizer limiting is disabled.
+
+        Args:
+            key: The authorizer's app id.
+        """
+        if not self._adaptive:
+            return
+        if self._local is not None:
+            await self._local.penalize(key)
+        if self._up or self._probe_due():
+            with contextlib.suppress(*_REDIS_ERRORS):
+                await self._call(self._penalize_args, key, self._generation)
+
+    async def aclose(self) -> None:
+        """Close the Redis connection if the limiter created it (:meth:`from_url`). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._local is not None:
+            await self._local.aclose()
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- observability --------------------------------------------------------------------------
+
+    async def current_rate(self, key: str) -> float | None:
+        """The rate ``key`` is held to now, after shared slow-down and recovery, read from Redis.
+
+        Args:
+            key: The authorizer's app id.
+
+        Returns:
+            Calls per second (without the safety margin), or ``None`` when per-authorizer
+            limiting is disabled.
+
+        Raises:
+            LimiterUnavailableError: Redis did not answer (whatever the policy).
+        """
+        if self._rate is None:
+            return None
+        try:
+            factor, _, _ = await self._call(self._rate_args, key, self._generation)
+        except _REDIS_ERRORS as exc:
+            raise LimiterUnavailableError(
+                f"Redis did not answer: {type(exc).__name__}", app_id=key
+            ) from exc
+        return self._rate * float(factor)
+
+    @property
+    def stats(self) -> RedisLimiterStats:
+        """Counters for monitoring: waits, Redis latency, errors and outages."""
+        return RedisLimiterStats(
+            acquires=self._acquires,
+            redis_acquires=self._redis_acquires,
+            fallback_acquires=self._fallback_acquires,
+            waits=self._waits,
+            wait_seconds=self._wait_seconds,
+            max_wait=self._max_wait,
+            redis_calls=self._redis_calls,
+            redis_seconds=self._redis_seconds,
+            max_redis_seconds=self._max_redis_seconds,
+            redis_errors=self._redis_errors,
+            outages=self._outages,
+            using_redis=self._up,
+        )
+
+    @property
+    def using_redis(self) -> bool:
+        """``False`` while Redis is unavailable and the fallback policy applies."""
+        return self._up
+
+    @property
+    def fallback(self) -> Fallback:
+        """The policy applied while Redis is unavailable."""
+        return self._fallback
+
+    def redis_key(self, app_id: str) -> str:
+        """The Redis key holding ``app_id``'s limiter state.
+
+        Args:
+            app_id: The authorizer's app id.
+
+        Returns:
+            ``{prefix}:{component_app_id}:rl:{app_id}``.
+        """
+        return self._key_prefix + app_id
+
+    @property
+    def global_key(self) -> str:
+        """The Redis key of the global limit: ``{prefix}:{component_app_id}:rl:*global*``."""
+        return self._global_key
+
+    def __repr__(self) -> str:
+        state = "redis" if self._up else f"down, fallback={self._fallback}"
+        return f"<RedisLimiter {self._key_prefix}* {state}>"
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _probe_due(self) -> bool:
+        # One caller per probe_interval tries Redis during an outage; the others do not wait.
+        now = time.monotonic()
+        if now < self._next_probe:
+            return False
+        self._next_probe = now + self._probe_interval
+        return True
+
+    async def _call(
+        self, args: Sequence[str], key: str, generation: int
+    ) -> tuple[Any, float, float]:
+        """Run the script; returns its reply and the local times it was sent and received."""
+        started = time.monotonic()
+        try:
+            result = await _bounded(
+                self._script(keys=(self._key_prefix + key, self._global_key), args=args),
+                self._timeout,
+            )
+        except _REDIS_ERRORS as exc:
+            self._redis_errors += 1
+            if self._up and generation == self._generation:
+                self._went_down(exc)
+            raise
+        received = time.monotonic()
+        elapsed = received - started
+        self._redis_calls += 1
+        self._redis_seconds += elapsed
+        if elapsed > self._max_redis_seconds:
+            self._max_redis_seconds = elapsed
+        if not self._up and generation == self._generation:
+            self._up = True
+            self._generation += 1
+            logger.info("Redis rate limiter is back: limits are shared through Redis again")
+        return result, started, received
+
+    def _wake_time(self, now_us: int, wait_us: int, sent: float, received: float) -> float:
+        """The local monotonic time at which the slot the script reserved begins.
+
+        ``received + wait`` would add this reply's delay to the wait, and replies are delayed
+        unevenly (a new connection, a busy event loop): callers whose slots are one interval
+        apart would go unevenly spaced. Instead the Redis clock is mapped to the local one by
+        the smallest ``received - redis_now`` seen (the offset plus the fastest reply), aged
+        by 1 ms/s so that drift and clock steps heal, and clamped to what this reply allows:
+        the script ran between ``sent`` and ``received``.
+        """
+        redis_now = now_us / 1_000_000.0
+        aged = self._offset + (received - self._offset_at) * _OFFSET_AGING
+        self._offset = min(aged, received - redis_now)
+        self._offset_at = received
+        wait = wait_us / 1_000_000.0
+        return min(max(redis_now + wait + self._offset, sent + wait), received + wait)
+
+    def _went_down(self, exc: BaseException) -> None:
+        self._up = False
+        self._generation += 1
+        self._outages += 1
+        self._next_probe = time.monotonic() + self._probe_interval
+        action = {
+            "local": "limiting each process on its own",
+            "fail": "failing calls with LimiterUnavailableError",
+            "allow": "calls are NOT rate limited",
+        }[self._fallback]
+        detail = str(exc)[:200]
+        logger.warning(
+            "Redis rate limiter unavailable (%s%s); %s until Redis answers again "
+            "(retried every %gs)",
+            type(exc).__name__,
+            f": {detail}" if detail else "",
+            action,
+            self._probe_interval,
+        )
+
+    async def _sleep_until(self, deadline: float) -> None:
+        seconds = deadline - time.monotonic()
+        if seconds > 0:
+            self._count_wait(seconds)
+            await asyncio.sleep(seconds)
+
+    def _count_wait(self, seconds: float) -> None:
+        self._waits += 1
+        self._wait_seconds += seconds
+        if seconds > self._max_wait:
+            self._max_wait = seconds
