@@ -160,7 +160,8 @@ class Client:
             (:data:`DEFAULT_ERROR_CODES`), e.g. ``{100200123: ServerError}``.
         connection_limits: Pool settings for a client-owned session.
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
-        verify_ssl: Keep TLS certificate verification (the default). ``False`` warns.
+        verify_ssl: Keep TLS certificate verification (the default). ``False`` warns, and is
+            refused with an injected session (whose connector decides).
 
     Raises:
         InvalidInputError: An argument is malformed.
@@ -189,6 +190,12 @@ class Client:
             for code, cls in error_codes.items():
                 if not (isinstance(cls, type) and issubclass(cls, APIError)):
                     raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
+        if not verify_ssl and session is not None:
+            # An injected session's own connector decides; a warning here would be a lie.
+            raise InvalidInputError(
+                "verify_ssl applies to the client's own session; configure the injected "
+                "session's connector instead"
+            )
         if not verify_ssl:
             warnings.warn(
                 "TLS certificate verification is off: tokens can be intercepted",

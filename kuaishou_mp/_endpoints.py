@@ -13,7 +13,7 @@ import attrs
 
 from . import _json
 from ._convert import structure
-from ._scrub import excerpt
+from ._scrub import excerpt, scrub
 from .errors import (
     APIError,
     InvalidInputError,
@@ -104,13 +104,19 @@ def validate_domain(domain: object, where: str) -> str:
         if reason is not None:
             raise InvalidInputError(f"{where}: {domain!r} is not a bare host name: it has {reason}")
     host, sep, port = domain.rpartition(":")
-    if sep and (not host or ":" in host or not port.isdigit() or not 0 < int(port) < 65536):
+    if sep and (not host or ":" in host or not _is_port(port)):
         raise InvalidInputError(
             f"{where}: {domain!r} is not a bare host name: ':' may only introduce a port"
         )
     if len(host or domain) > 253:
         raise InvalidInputError(f"{where}: {domain[:40]!r}... is longer than 253 characters")
     return domain
+
+
+def _is_port(text: str) -> bool:
+    # ASCII digits only, and few of them: str.isdigit() also admits "²" and "٣", which int()
+    # refuses or reads as another number, and int() refuses more than 4300 digits.
+    return len(text) <= 5 and text.isascii() and text.isdigit() and 0 < int(text) < 65536
 
 
 def domain_body(
@@ -167,10 +173,9 @@ def decode(
             if result == 1 and 200 <= status < 300:
                 return structure(doc, endpoint.model, endpoint=endpoint.name, app_id=app_id)
             if result != 1:
-                message = doc.get("error_msg") or doc.get("errorMsg") or ""
                 cls = error_codes.get(result, APIError)
                 raise cls(
-                    message if isinstance(message, str) else str(message),
+                    _message(doc, secrets),
                     code=result,
                     http_status=status,
                     endpoint=endpoint.name,
@@ -193,6 +198,18 @@ def decode(
 
 
 _NOT_JSON: Final = object()
+_MAX_MESSAGE: Final = 500
+
+
+def _message(doc: dict[str, Any], secrets: Iterable[str | None]) -> str:
+    # The platform's own text, which it controls: it may echo the token (masked here), be
+    # huge (cut), or not be a string at all (a nested array would even defeat str()).
+    message = doc.get("error_msg") or doc.get("errorMsg") or ""
+    if type(message) is not str:
+        kind = type(message)
+        message = str(message) if kind in (int, float, bool) else f"<a JSON {kind.__name__}>"
+    message = scrub(message, secrets)  # before cutting: a token cut in two is not masked
+    return message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + "..."
 
 
 def _describe(doc: object) -> str:

@@ -12,15 +12,17 @@ import asyncio
 from typing import Final
 
 import aiohttp
+from aiohttp import hdrs
 from yarl import URL
 
 from ._scrub import scrub
-from .errors import RequestTimeoutError, TransportError
+from .errors import ClientClosedError, KuaishouError, RequestTimeoutError, TransportError
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "send"]
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 20
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
+_CONTENT_ENCODING: Final = hdrs.CONTENT_ENCODING
 
 
 async def send(
@@ -35,8 +37,12 @@ async def send(
     endpoint: str,
     app_id: str,
 ) -> tuple[int, bytes]:
-    """Send one request and return ``(status, body)``; raise a scrubbed TransportError."""
-    failure: TransportError
+    """Send one request and return ``(status, body)``; raise a scrubbed TransportError.
+
+    A session closed while the call was in flight (the client closed meanwhile) raises
+    :class:`~kuaishou_mp.ClientClosedError` instead of aiohttp's bare RuntimeError.
+    """
+    failure: KuaishouError
     try:
         async with session.request(
             method,
@@ -47,9 +53,15 @@ async def send(
             allow_redirects=False,
         ) as response:
             length = response.content_length
-            if length is not None and length <= max_bytes:
+            # Content-Length counts the bytes on the wire and aiohttp decompresses: a small
+            # compressed body can inflate far past the cap (a "zip bomb"), so it is read bounded.
+            if (
+                length is not None
+                and length <= max_bytes
+                and _CONTENT_ENCODING not in response.headers
+            ):
                 return response.status, await response.read()
-            if length is not None:
+            if length is not None and length > max_bytes:
                 response.close()
                 failure = TransportError(
                     f"response body of {length} bytes exceeds the {max_bytes}-byte cap",
@@ -89,6 +101,16 @@ async def send(
     except (aiohttp.ClientError, OSError) as exc:
         failure = TransportError(
             f"request failed ({_describe(exc, secret)})",
+            endpoint=endpoint,
+            app_id=app_id,
+        )
+    except RuntimeError:
+        # aiohttp refuses a closed session with a bare RuntimeError: the client (or the owner
+        # of an injected session) closed it while this call was in flight, e.g. retrying.
+        if not session.closed:
+            raise
+        failure = ClientClosedError(
+            "the client's session was closed during the call",
             endpoint=endpoint,
             app_id=app_id,
         )
