@@ -104,9 +104,13 @@ def _is_homogeneous_tuple(target: Any) -> bool:
 
 
 def _optional_hook_factory(target: Any) -> Callable[[Any, type], Any]:
-    # cattrs would dispatch on the inner type at every call; resolving it once here saves that
-    # on the hot path (app info has seven optional fields).
+    # One call per optional field, not cattrs' dispatch plus a hook: app info has seven of them
+    # (nested objects and enums), and this is the hot path of every call.
     (inner_type,) = (t for t in get_args(target) if t is not type(None))
+    if attrs.has(inner_type):
+        return _attrs_hook(inner_type, nullable=True)
+    if isinstance(inner_type, type) and issubclass(inner_type, _OpenIntEnum):
+        return _enum_hook(inner_type, nullable=True)
     inner = converter.get_structure_hook(inner_type)
 
     def structure_optional(value: Any, _: type) -> Any:
@@ -120,16 +124,33 @@ def _is_optional(target: Any) -> bool:
     return len(args) == 2 and type(None) in args and get_origin(target) in (Union, UnionType)
 
 
-def _attrs_hook_factory(cls: type[Any]) -> Callable[[Any, type], Any]:
+def _attrs_hook(cls: type[Any], *, nullable: bool = False) -> Callable[[Any, type], Any]:
     inner = make_dict_structure_fn(cls, converter)
 
-    def structure_attrs(value: Any, target: type) -> Any:
+    def structure_attrs(value: Any, _: type) -> Any:
         # cattrs' generated code would read a list or a string as an object with no fields.
         if type(value) is dict:
-            return inner(value, target)
+            return inner(value, cls)
+        if value is None and nullable:
+            return None
         raise TypeError(f"expected an object, got {_json_type(value)}")
 
     return structure_attrs
+
+
+def _enum_hook(cls: type[_OpenIntEnum], *, nullable: bool) -> Callable[[Any, type], Any]:
+    members = dict(cls._value2member_map_)
+
+    def structure_enum(value: Any, _: type) -> _OpenIntEnum | None:
+        # A dict lookup for known values; Enum.__call__ only for values added later.
+        if type(value) is int:
+            member = members.get(value)
+            return member if member is not None else cls(value)
+        if value is None and nullable:
+            return None
+        return cls(_structure_int(value, int))
+
+    return structure_enum
 
 
 def _json_type(value: object) -> str:
@@ -154,7 +175,7 @@ converter.register_structure_hook(_OpenIntEnum, _structure_enum)
 converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory)
 converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
 converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
-converter.register_structure_hook_factory(attrs.has, _attrs_hook_factory)
+converter.register_structure_hook_factory(attrs.has, _attrs_hook)
 _hooks: dict[type, Callable[[Any, type], Any]] = {}
 
 
