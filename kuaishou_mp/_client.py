@@ -34,7 +34,7 @@ from ._endpoints import (
     parse_action,
     validate_domain,
 )
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, send
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
 from .bulk import BulkResult, BulkRun, run_bulk
 from .domains import ReconcileMode, ReconcileResult, reconcile
 from .errors import (
@@ -44,7 +44,6 @@ from .errors import (
     DomainNotFoundError,
     InvalidInputError,
     RateLimitedError,
-    RequestTimeoutError,
     ServerError,
     TokenExpiredError,
     TransportError,
@@ -740,15 +739,9 @@ class Client:
         if limiter is not None:
             await limiter.acquire(app_id)
         started = time.monotonic()
-        client_timeout = self._client_timeout
-        if deadline is not None:
-            left = deadline - started
-            if left <= 0:
-                raise RequestTimeoutError(
-                    "the call's retry deadline ran out", endpoint=endpoint.name, app_id=app_id
-                )
-            if client_timeout.total is None or left < client_timeout.total:
-                client_timeout = aiohttp.ClientTimeout(total=left, connect=client_timeout.connect)
+        client_timeout = attempt_timeout(
+            self._client_timeout, deadline, started, endpoint=endpoint.name, app_id=app_id
+        )
         try:
             status, body = await send(
                 session,

@@ -18,11 +18,36 @@ from yarl import URL
 from ._scrub import scrub
 from .errors import ClientClosedError, KuaishouError, RequestTimeoutError, TransportError
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "send"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "attempt_timeout", "send"]
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 20
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _CONTENT_ENCODING: Final = hdrs.CONTENT_ENCODING
+
+
+def attempt_timeout(
+    timeout: aiohttp.ClientTimeout,
+    deadline: float | None,
+    now: float,
+    *,
+    endpoint: str,
+    app_id: str | None,
+) -> aiohttp.ClientTimeout:
+    """The timeout for one attempt: ``timeout``, cut to what is left of the call's deadline.
+
+    Raises:
+        RequestTimeoutError: The deadline has passed.
+    """
+    if deadline is None:
+        return timeout
+    left = deadline - now
+    if left <= 0:
+        raise RequestTimeoutError(
+            "the call's retry deadline ran out", endpoint=endpoint, app_id=app_id
+        )
+    if timeout.total is None or left < timeout.total:
+        return aiohttp.ClientTimeout(total=left, connect=timeout.connect)
+    return timeout
 
 
 async def send(

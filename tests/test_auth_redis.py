@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,6 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 from redis_support import (
-    REDIS_URL_ENV,
-    SessionRedis,
-    redis_server_binary,
-    skip_or_fail,
     unique_prefix,
 )
 
@@ -47,36 +42,6 @@ pytestmark = pytest.mark.redis
 
 CID = "ks_component_test"
 HERE = Path(__file__)
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    """The test Redis: from the environment, or a redis-server started for this module."""
-    url = os.environ.get(REDIS_URL_ENV)
-    if url:
-        yield url
-        return
-    binary = redis_server_binary()
-    if binary is None:
-        skip_or_fail(f"no Redis: {REDIS_URL_ENV} is unset and redis-server is not on PATH")
-        return
-    server = SessionRedis(binary)
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest_asyncio.fixture
-async def rdb(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5)
-    try:
-        await client.ping()
-    except Exception as exc:  # a configured but dead Redis must not pass silently
-        await client.aclose()
-        pytest.fail(f"{REDIS_URL_ENV} does not answer: {exc!r}")
-    yield client
-    await client.aclose()
 
 
 @pytest_asyncio.fixture

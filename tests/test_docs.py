@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import importlib
 import logging
-import os
 import re
 import shlex
 import signal
@@ -208,26 +207,6 @@ def chain_id(chain: list[Block]) -> str:
 # -- the Redis some examples need ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def docs_redis_url() -> Iterator[str]:
-    """A Redis URL for the examples that need one (see ``redis_support``)."""
-    from redis_support import REDIS_URL_ENV, SessionRedis, redis_server_binary, skip_or_fail
-
-    url = os.environ.get(REDIS_URL_ENV)
-    if url:
-        yield url
-        return
-    binary = redis_server_binary()
-    if binary is None:
-        skip_or_fail(f"no Redis: {REDIS_URL_ENV} is unset and redis-server is not on PATH")
-        return
-    server = SessionRedis(binary)
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
 # -- the examples ---------------------------------------------------------------------------------
 
 PYTEST_INI = """
@@ -266,7 +245,7 @@ def test_example_runs(
         )
         return
     if head.marker == "redis":
-        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("docs_redis_url"))
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     monkeypatch.chdir(tmp_path)
     run_blocks(chain, {"__name__": "docs_example"})
 

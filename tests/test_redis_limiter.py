@@ -6,22 +6,17 @@ import asyncio
 import itertools
 import json
 import logging
-import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis.asyncio
 from redis_support import (
-    REDIS_URL_ENV,
     BlackHole,
     RedisProcess,
-    SessionRedis,
     free_port,
     max_in_window,
     redis_server_binary,
@@ -37,37 +32,6 @@ pytestmark = pytest.mark.redis
 
 CID = "ks_component_test"
 SUPPORT = Path(__file__).with_name("redis_support.py")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """The shared test Redis: from the environment, or a redis-server started for the session."""
-    url = os.environ.get(REDIS_URL_ENV)
-    if url:
-        yield url
-        return
-    binary = redis_server_binary()
-    if binary is None:
-        skip_or_fail(f"no Redis: {REDIS_URL_ENV} is unset and redis-server is not on PATH")
-        return
-    server = SessionRedis(binary)
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-@pytest_asyncio.fixture
-async def rdb(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    """A raw client on the shared test Redis, to inspect what the limiter stored."""
-    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=5)
-    try:
-        await client.ping()
-    except Exception as exc:  # a configured but dead Redis must not pass silently
-        await client.aclose()
-        pytest.fail(f"{REDIS_URL_ENV} does not answer: {exc!r}")
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

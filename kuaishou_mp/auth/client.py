@@ -14,13 +14,12 @@ import attrs
 from .._client import DEFAULT_BASE_URL
 from .._endpoints import Endpoint
 from .._scrub import scrub
-from .._transport import DEFAULT_MAX_RESPONSE_BYTES, send
+from .._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
 from ..errors import (
     DEFAULT_ERROR_CODES,
     APIError,
     ClientClosedError,
     InvalidInputError,
-    RequestTimeoutError,
     ServerError,
     TransportError,
 )
@@ -337,15 +336,9 @@ class AuthClient:
         deadline: float | None,
     ) -> Any:
         started = time.monotonic()
-        timeout = self._timeout
-        if deadline is not None:
-            left = deadline - started
-            if left <= 0:
-                raise RequestTimeoutError(
-                    "the call's retry deadline ran out", endpoint=endpoint.name, app_id=app_id
-                )
-            if timeout.total is None or left < timeout.total:
-                timeout = aiohttp.ClientTimeout(total=left, connect=timeout.connect)
+        timeout = attempt_timeout(
+            self._timeout, deadline, started, endpoint=endpoint.name, app_id=app_id
+        )
         try:
             status, body = await send(
                 session,
