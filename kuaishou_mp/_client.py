@@ -691,7 +691,10 @@ class Client:
         stats: CallStats,
     ) -> Any:
         session = self._shared.get_session()
-        app_id, token = await self._resolve(authorizer)
+        if type(authorizer) is Authorizer:  # the common case, without a coroutine
+            app_id, token = authorizer.app_id, authorizer.access_token
+        else:
+            app_id, token = await self._resolve(authorizer)
         payload = None if body is None else _json.dumps(body)
         try:
             return await self._with_retries(endpoint, session, app_id, token, payload, stats)

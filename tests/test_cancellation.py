@@ -73,7 +73,8 @@ def client_for(fake: FakeKuaishou, **options: Any) -> Client:
 
 
 def bulk_workers() -> list[asyncio.Task[Any]]:
-    return [t for t in other_tasks() if "_Engine.work" in t.get_coro().__qualname__]  # type: ignore[union-attr]
+    # Not every task runs a coroutine with a __qualname__ (an asyncgen finalizer runs athrow).
+    return [t for t in other_tasks() if "_Engine.work" in getattr(t.get_coro(), "__qualname__", "")]
 
 
 async def outcome_of(task: asyncio.Task[Any]) -> str:

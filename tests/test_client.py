@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 
 import aiohttp
@@ -259,9 +258,10 @@ async def test_timeout_and_deadline(kuaishou_fake: FakeKuaishou) -> None:
         with pytest.raises(RequestTimeoutError):
             await client.app_info(a)
         elapsed = loop.time() - started
-    # The deadline bounds the whole call: at most ~3 attempts of 0.2 s, never 4 x 0.2 + waits.
-    assert elapsed < 1.5
+    # The deadline bounds the whole call: 0.5 s holds at most three attempts of 0.2 s, where
+    # the policy alone would make four. (The time bound only guards against a hang.)
     assert 2 <= len(kuaishou_fake.requests) <= 3
+    assert elapsed < 5
 
 
 async def test_dropped_connection_is_retried(
@@ -406,8 +406,11 @@ async def test_rate_limit_spaces_calls_per_authorizer(kuaishou_fake: FakeKuaisho
         await asyncio.gather(*(client.app_info(x) for x in [a, b] * 10))
     for app_id in ("ks_r", "ks_q"):
         times = kuaishou_fake.arrivals(app_id)
-        gaps = [t2 - t1 for t1, t2 in itertools.pairwise(times)]
-        assert min(gaps) > 0.04, gaps
+        assert len(times) == 10
+        # Ten calls at 20/s take at least nine intervals of 50 ms (less a little transit
+        # jitter at both ends); unlimited, they would all arrive within a few milliseconds.
+        assert times[-1] - times[0] > 9 * 0.05 * 0.8
+        assert kuaishou_fake.max_in_window(app_id, 0.2) <= 5
 
 
 async def test_retry_logs_are_metadata_only(

@@ -237,8 +237,13 @@ async def test_penalize_in_one_limiter_slows_the_others(redis_url: str) -> None:
         assert await b.current_rate("ks_p") == 5.0
         assert await b.current_rate("ks_other") == 10.0
         after = await gaps(b, "ks_p", 3)
-        assert all(0.19 <= g <= 0.26 for g in after), after
-        assert all(g < 0.15 for g in await gaps(b, "ks_other", 3))
+        # Spacing can only grow under load, so the lower bounds are exact; the upper ones
+        # leave room for a busy machine.
+        assert all(g >= 0.19 for g in after), after
+        assert sorted(after)[1] <= 0.3, after
+        other = await gaps(b, "ks_other", 3)
+        assert all(g >= 0.09 for g in other), other
+        assert sorted(other)[1] < 0.17, other
     finally:
         await a.aclose()
         await b.aclose()
