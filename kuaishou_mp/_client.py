@@ -667,8 +667,6 @@ class Client:
         return current
 
     async def _resolve(self, authorizer: AuthorizerLike) -> tuple[str, str]:
-        if type(authorizer) is Authorizer:
-            return authorizer.app_id, authorizer.access_token
         if isinstance(authorizer, str):
             if self._token_provider is None:
                 raise InvalidInputError(
@@ -716,7 +714,8 @@ class Client:
         payload: bytes | None,
         stats: CallStats,
     ) -> Any:
-        quoted = token if token.isalnum() else quote(token, safe="")
+        # Plain ASCII tokens (the usual kind) need no escaping; quote() is the slow path.
+        quoted = token if token.isascii() and token.isalnum() else quote(token, safe="")
         url = f"{self._base_url}{endpoint.path}{self._query_prefix}{_TOKEN_PARAM}{quoted}"
         retry = self._retry
         deadline = None if retry.deadline is None else time.monotonic() + retry.deadline

@@ -447,3 +447,11 @@ class CountingProvider(InMemoryTokenProvider):
 def test_server_domains_model_refuses_a_bare_string() -> None:
     with pytest.raises(TypeError):
         ServerDomains(request="a.com")
+
+
+async def test_tokens_are_escaped_in_the_query(kuaishou_fake: FakeKuaishou) -> None:
+    for token in ("tok+with/odd=chars&x", "tokénünïcode"):
+        fa = kuaishou_fake.add_authorizer(access_token=token)
+        async with Client(kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url) as c:
+            assert (await c.app_info(Authorizer(fa.app_id, token))).app_name
+        assert kuaishou_fake.requests[-1].query["authorizer_access_token"] == token
