@@ -139,7 +139,7 @@ class RetryPolicy:
 
 
 def _log_retry(endpoint: str, app_id: str) -> Callable[[tenacity.RetryCallState], None]:
-    # Our own callback: tenacity's before_sleep_log formats the exception, and ours must never
+    # Our own callback: tenacity's stock logging callback formats the exception text; ours must never
     # print anything but metadata.
     def log(state: tenacity.RetryCallState) -> None:
         if not logger.isEnabledFor(logging.WARNING):
