@@ -139,8 +139,8 @@ class RetryPolicy:
 
 
 def _log_retry(endpoint: str, app_id: str) -> Callable[[tenacity.RetryCallState], None]:
-    # Our own callback: tenacity's stock logging callback formats the exception text; ours must never
-    # print anything but metadata.
+    # Our own callback: tenacity's stock logging callback formats the exception text, and
+    # ours must never print anything but metadata.
     def log(state: tenacity.RetryCallState) -> None:
         if not logger.isEnabledFor(logging.WARNING):
             return
