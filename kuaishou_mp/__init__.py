@@ -6,7 +6,8 @@ thousands of mini-programs at once, within the platform's limits.
 
 from __future__ import annotations
 
-from ._client import DEFAULT_BASE_URL, Client, ConnectionLimits
+from ._client import DEFAULT_BASE_URL, Client
+from ._session import ConnectionLimits
 from .bulk import BulkProgress, BulkResult, BulkRun, BulkSummary
 from .domains import DomainChanges, ReconcileMode, ReconcilePlan, ReconcileResult, plan_reconcile
 from .errors import (

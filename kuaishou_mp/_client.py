@@ -20,7 +20,6 @@ from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-import attrs
 
 from . import _json
 from ._callstats import CallStats
@@ -34,13 +33,12 @@ from ._endpoints import (
     parse_action,
     validate_domain,
 )
+from ._session import ConnectionLimits, SessionHolder, check_client_options
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
 from .bulk import BulkResult, BulkRun, run_bulk
 from .domains import ReconcileMode, ReconcileResult, reconcile
 from .errors import (
-    DEFAULT_ERROR_CODES,
     APIError,
-    ClientClosedError,
     DomainNotFoundError,
     InvalidInputError,
     RateLimitedError,
@@ -54,7 +52,7 @@ from .retry import RetryPolicy
 from .timeout import Timeout
 from .tokens import TokenProvider
 
-__all__ = ["DEFAULT_BASE_URL", "Client", "ConnectionLimits"]
+__all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
 _TOKEN_PARAM: Final = "&authorizer_access_token="
@@ -67,25 +65,8 @@ AuthorizerLike = Authorizer | str
 _UNSET: Any = object()
 
 
-@attrs.frozen
-class ConnectionLimits:
-    """The connection pool of a client-owned session.
-
-    Args:
-        max_connections: Open connections in all. The default suits fan-out over many
-            authorizers at high concurrency (aiohttp's own default of 100 would halve a bulk
-            run at concurrency 200 against a slow platform).
-        keepalive_timeout: Seconds an idle connection is kept for reuse.
-        dns_cache_ttl: Seconds a DNS answer is reused.
-    """
-
-    max_connections: int = 1000
-    keepalive_timeout: float = 30.0
-    dns_cache_ttl: int = 300
-
-
-class _Shared:
-    """What every copy of a client shares: the session, the limiter, the lifecycle."""
+class _Shared(SessionHolder):
+    """What every copy of a client shares: the session and the limiter."""
 
     def __init__(
         self,
@@ -95,39 +76,13 @@ class _Shared:
         limits: ConnectionLimits,
         verify_ssl: bool,
     ) -> None:
-        self.session = session
-        self.owns_session = session is None
+        super().__init__(session, limits=limits, verify_ssl=verify_ssl, owner="Client")
         self.limiter = limiter
-        self.limits = limits
-        self.verify_ssl = verify_ssl
-        self.closed = False
-
-    def get_session(self) -> aiohttp.ClientSession:
-        if self.closed:
-            raise ClientClosedError("this client is closed; create a new Client")
-        if self.session is None:
-            # Created on first use, inside the running loop that will drive it.
-            connector = aiohttp.TCPConnector(
-                limit=self.limits.max_connections,
-                limit_per_host=0,
-                keepalive_timeout=self.limits.keepalive_timeout,
-                ttl_dns_cache=self.limits.dns_cache_ttl,
-                ssl=self.verify_ssl,
-            )
-            self.session = aiohttp.ClientSession(
-                connector=connector,
-                # The platform sets no cookies; a real jar would filter and update on every call.
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
-        return self.session
 
     async def close(self) -> None:
         if self.closed:
             return
-        self.closed = True
-        session, self.session = self.session, None
-        if session is not None and self.owns_session:
-            await session.close()
+        await super().close()
         if self.limiter is not None:
             await self.limiter.aclose()
 
@@ -181,14 +136,7 @@ class Client:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify_ssl: bool = True,
     ) -> None:
-        if not isinstance(component_app_id, str) or not component_app_id.strip():
-            raise InvalidInputError("component_app_id must be a non-empty string")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
-        if error_codes is not None:
-            for code, cls in error_codes.items():
-                if not (isinstance(cls, type) and issubclass(cls, APIError)):
-                    raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
+        error_table = check_client_options(component_app_id, base_url, error_codes)
         if not verify_ssl and session is not None:
             # An injected session's own connector decides; a warning here would be a lie.
             raise InvalidInputError(
@@ -213,10 +161,7 @@ class Client:
             verify_ssl=verify_ssl,
         )
         self._token_provider = token_provider
-        self._error_codes: Mapping[int, type[APIError]] = {
-            **DEFAULT_ERROR_CODES,
-            **(error_codes or {}),
-        }
+        self._error_codes = error_table
         self._max_response_bytes = max_response_bytes
         self._set_options(
             timeout=Timeout.of(timeout),
@@ -236,7 +181,7 @@ class Client:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> Client:
-        self._shared.get_session()
+        self._shared.get()
         return self
 
     async def __aexit__(
@@ -267,7 +212,7 @@ class Client:
     @property
     def session(self) -> aiohttp.ClientSession:
         """The ``aiohttp`` session (created on first access if the client owns it)."""
-        return self._shared.get_session()
+        return self._shared.get()
 
     def with_options(
         self,
@@ -688,7 +633,7 @@ class Client:
         body: Mapping[str, Any] | None,
         stats: CallStats,
     ) -> Any:
-        session = self._shared.get_session()
+        session = self._shared.get()
         if type(authorizer) is Authorizer:  # the common case, without a coroutine
             app_id, token = authorizer.app_id, authorizer.access_token
         else:

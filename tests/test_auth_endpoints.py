@@ -281,7 +281,7 @@ async def test_exchange_retries_connection_failures() -> None:
 
 
 async def test_wrong_method_and_shapes(kuaishou_fake: FakeKuaishou, auth: AuthClient) -> None:
-    session = auth._get_session()
+    session = auth._holder.get()
     async with session.post(f"{kuaishou_fake.base_url}/mp/tp/oauth/access_token") as response:
         assert response.status == 405
         assert response.headers["Allow"] == "GET"

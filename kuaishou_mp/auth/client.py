@@ -14,11 +14,10 @@ import attrs
 from .._client import DEFAULT_BASE_URL
 from .._endpoints import Endpoint
 from .._scrub import scrub
+from .._session import ConnectionLimits, SessionHolder, check_client_options
 from .._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
 from ..errors import (
-    DEFAULT_ERROR_CODES,
     APIError,
-    ClientClosedError,
     InvalidInputError,
     ServerError,
     TransportError,
@@ -103,34 +102,24 @@ class AuthClient:
         error_codes: Mapping[int, type[APIError]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if not isinstance(component_app_id, str) or not component_app_id.strip():
-            raise InvalidInputError("component_app_id must be a non-empty string")
+        error_table = check_client_options(component_app_id, base_url, error_codes)
         if not isinstance(component_app_secret, str) or not component_app_secret:
             raise InvalidInputError("component_app_secret must be a non-empty string")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
-        if error_codes is not None:
-            for code, cls in error_codes.items():
-                if not (isinstance(cls, type) and issubclass(cls, APIError)):
-                    raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
         self._component_app_id = component_app_id
         self._secret = component_app_secret
         self._base_url = base_url.rstrip("/")
-        self._session = session
-        self._owns_session = session is None
-        self._closed = False
+        self._holder = SessionHolder(
+            session, limits=ConnectionLimits(), verify_ssl=True, owner="AuthClient"
+        )
         t = Timeout.of(timeout)
         self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect)
         self._retry = RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none())
         self._exchange_retry = _ExchangePolicy(**attrs.asdict(self._retry, recurse=False))
-        self._error_codes: Mapping[int, type[APIError]] = {
-            **DEFAULT_ERROR_CODES,
-            **(error_codes or {}),
-        }
+        self._error_codes = error_table
         self._max_response_bytes = max_response_bytes
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self._holder.closed else "open"
         return f"<AuthClient component_app_id={self._component_app_id!r} {self._base_url} {state}>"
 
     @property
@@ -141,19 +130,12 @@ class AuthClient:
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
+        return self._holder.closed
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise ClientClosedError("this AuthClient is closed; create a new one")
-        if self._session is None:
-            self._session = aiohttp.ClientSession()  # inside the running loop that drives it
-        return self._session
-
     async def __aenter__(self) -> AuthClient:
-        self._get_session()
+        self._holder.get()
         return self
 
     async def __aexit__(
@@ -169,12 +151,7 @@ class AuthClient:
 
         Calls made afterwards raise :class:`~kuaishou_mp.ClientClosedError`.
         """
-        if self._closed:
-            return
-        self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
+        await self._holder.close()
 
     # -- the five endpoints ----------------------------------------------------------------------
 
@@ -315,7 +292,7 @@ class AuthClient:
         app_id: str | None = None,
         retry: RetryPolicy | None = None,
     ) -> Any:
-        session = self._get_session()
+        session = self._holder.get()
         url = build_url(self._base_url, endpoint, params)
         secrets = (self._secret, *secrets)
         policy = retry or self._retry

@@ -1,0 +1,95 @@
+"""The aiohttp session a client owns or borrows, and the options every client checks alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+
+from .errors import DEFAULT_ERROR_CODES, APIError, ClientClosedError, InvalidInputError
+
+__all__ = ["ConnectionLimits", "SessionHolder", "check_client_options"]
+
+
+@attrs.frozen
+class ConnectionLimits:
+    """The connection pool of a client-owned session.
+
+    Args:
+        max_connections: Open connections in all. The default suits fan-out over many
+            authorizers at high concurrency (aiohttp's own default of 100 would halve a bulk
+            run at concurrency 200 against a slow platform).
+        keepalive_timeout: Seconds an idle connection is kept for reuse.
+        dns_cache_ttl: Seconds a DNS answer is reused.
+    """
+
+    max_connections: int = 1000
+    keepalive_timeout: float = 30.0
+    dns_cache_ttl: int = 300
+
+
+class SessionHolder:
+    """A session created on first use (inside the running loop) and closed once, or an
+    injected one that is used as is and never closed."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        limits: ConnectionLimits,
+        verify_ssl: bool,
+        owner: str,
+    ) -> None:
+        self.session = session
+        self.owns_session = session is None
+        self.limits = limits
+        self.verify_ssl = verify_ssl
+        self.owner = owner
+        self.closed = False
+
+    def get(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise ClientClosedError(f"this {self.owner} is closed; create a new one")
+        if self.session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.limits.max_connections,
+                limit_per_host=0,
+                keepalive_timeout=self.limits.keepalive_timeout,
+                ttl_dns_cache=self.limits.dns_cache_ttl,
+                ssl=self.verify_ssl,
+            )
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                # The platform sets no cookies; a real jar would filter and update on every call.
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self.session
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        session, self.session = self.session, None
+        if session is not None and self.owns_session:
+            await session.close()
+
+
+def check_client_options(
+    component_app_id: object,
+    base_url: object,
+    error_codes: Mapping[int, type[APIError]] | None,
+) -> Mapping[int, type[APIError]]:
+    """Refuse malformed client options; return the result-code table with the overrides.
+
+    Raises:
+        InvalidInputError: Which option is malformed and why.
+    """
+    if not isinstance(component_app_id, str) or not component_app_id.strip():
+        raise InvalidInputError("component_app_id must be a non-empty string")
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
+    for code, cls in (error_codes or {}).items():
+        if not (isinstance(cls, type) and issubclass(cls, APIError)):
+            raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
+    return {**DEFAULT_ERROR_CODES, **(error_codes or {})}
