@@ -67,8 +67,8 @@ class RetryPolicy:
 
     Args:
         max_attempts: Attempts in all, the first included (``1`` turns retries off).
-        backoff_base: Seconds; the wait before retry ``n`` is uniform in
-            ``[0, min(backoff_max, backoff_base * 2**n)]`` ("full jitter").
+        backoff_base: Seconds; the wait after attempt ``n`` is uniform in
+            ``[0, min(backoff_max, backoff_base * 2**(n - 1))]`` ("full jitter").
         backoff_max: Cap on one wait, seconds.
         deadline: Seconds for the whole call, retries and waits included, or ``None``. No wait
             starts that would end past it, and each attempt's timeout is cut to what is left.
