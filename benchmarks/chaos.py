@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import json
 import logging
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kuaishou_mp.testing import FakeKuaishou
+    from benchmarks._process import fake_process
+from benchmarks._process import fake_process
+from kuaishou_mp.testing import FakeKuaishou
 
 RESULTS = Path(__file__).parent / "results"
 MIX = {
@@ -66,29 +64,6 @@ async def serve(fake: FakeKuaishou) -> None:
     counters = dict(fake.counters)
     await fake.stop()
     print(json.dumps(counters), flush=True)
-
-
-@contextlib.contextmanager
-def fake_process(n: int, seed: int) -> Iterator[tuple[str, dict[str, Any], dict[str, int]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        state_path = Path(tmp) / "state.json"
-        argv = [sys.executable, "-m", "benchmarks.chaos", "--serve"]
-        argv += ["--n", str(n), "--seed", str(seed), "--state", str(state_path)]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        counters: dict[str, int] = {}
-        try:
-            line = proc.stdout.readline()
-            if not line.startswith("READY "):
-                raise RuntimeError(f"fake did not start: {line!r}")
-            yield line.split()[1], json.loads(state_path.read_text()), counters
-        finally:
-            proc.stdin.close()
-            out = proc.stdout.read()
-            proc.wait(timeout=60)
-            with contextlib.suppress(ValueError, IndexError):
-                counters.update(json.loads(out.strip().splitlines()[-1]))
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -170,7 +145,11 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(prepare(args)))
         return
-    with fake_process(args.n, args.seed) as (base_url, state, counters):
+    with fake_process("benchmarks.chaos", "--n", str(args.n), "--seed", str(args.seed)) as (
+        base_url,
+        state,
+        counters,
+    ):
         report = asyncio.run(run_client(base_url, state, args.concurrency))
     report["platform_saw"] = dict(sorted(counters.items()))
     report["started"] = time.strftime("%Y-%m-%dT%H:%M:%S")

@@ -17,23 +17,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import contextlib
 import gc
 import json
 import logging
 import os
 import random
 import resource
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kuaishou_mp.testing import FakeKuaishou
+    from benchmarks._process import fake_process
+from benchmarks._process import fake_process
+from kuaishou_mp.testing import FakeKuaishou
 
 RESULTS = Path(__file__).parent / "results"
 REVOKED_EVERY = 200  # one authorizer in 200 has a revoked token: its calls fail (AuthError)
@@ -81,30 +79,6 @@ async def serve(fake: FakeKuaishou, faults_per_second: float) -> None:
     counters = dict(fake.counters)
     await fake.stop()
     print(json.dumps(counters), flush=True)
-
-
-@contextlib.contextmanager
-def fake_process(args: argparse.Namespace) -> Iterator[tuple[str, list[Any], dict[str, int]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        state = Path(tmp) / "authorizers.json"
-        argv = [sys.executable, "-m", "benchmarks.soak", "--serve", "--state", str(state)]
-        argv += ["--authorizers", str(args.authorizers)]
-        argv += ["--faults-per-second", str(args.faults_per_second)]
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        counters: dict[str, int] = {}
-        try:
-            line = proc.stdout.readline()
-            if not line.startswith("READY "):
-                raise RuntimeError(f"fake did not start: {line!r}")
-            yield line.split()[1], json.loads(state.read_text()), counters
-        finally:
-            proc.stdin.close()
-            out = proc.stdout.read()
-            proc.wait(timeout=60)
-            with contextlib.suppress(ValueError, IndexError):
-                counters.update(json.loads(out.strip().splitlines()[-1]))
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -230,7 +204,13 @@ def main() -> None:
     if args.serve:
         asyncio.run(serve(prepare(args), args.faults_per_second))
         return
-    with fake_process(args) as (base_url, rows, counters):
+    with fake_process(
+        "benchmarks.soak",
+        "--authorizers",
+        str(args.authorizers),
+        "--faults-per-second",
+        str(args.faults_per_second),
+    ) as (base_url, rows, counters):
         report = asyncio.run(soak(base_url, rows, args))
     report["platform_saw"] = dict(sorted(counters.items()))
     report["verdict"] = verdict(report["samples"], args.warmup)

@@ -7,7 +7,6 @@ invocation is checked for leaked tokens.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -18,16 +17,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import hardening_support
 import pytest
 from click.testing import CliRunner, Result
 
 from kuaishou_mp.cli import main
 from kuaishou_mp.cli._app import cli
-from kuaishou_mp.testing import FakeAuthorizer, FakeKuaishou, Fault
+from kuaishou_mp.testing import FakeAuthorizer, Fault
 
 T = TypeVar("T")
 
@@ -35,33 +35,8 @@ T = TypeVar("T")
 unix_only = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
 
 
-class FakeThread:
-    """A FakeKuaishou serving from its own event loop in a daemon thread."""
-
-    def __init__(self, **options: Any) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._serve, name="fake-kuaishou", daemon=True)
-        self.thread.start()
-        self.fake = FakeKuaishou(**options)
-        self.base_url = self.run(self.fake.start("127.0.0.1", 0))
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-        self.loop.close()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on the fake's loop and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the fake's loop thread (the fake is not thread-safe)."""
-
-        async def wrapper() -> T:
-            return fn()
-
-        return self.run(wrapper())
+class FakeThread(hardening_support.FakeThread):
+    """The shared fake-in-a-thread, with shortcuts for these tests."""
 
     def add(self, n: int) -> list[FakeAuthorizer]:
         return self.call(lambda: self.fake.add_authorizers(n))
@@ -71,11 +46,6 @@ class FakeThread:
 
     def requests(self) -> int:
         return self.call(lambda: self.fake.counters["requests"])
-
-    def close(self) -> None:
-        self.run(self.fake.stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=30)
 
 
 @pytest.fixture
