@@ -17,8 +17,9 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
+from ._fast_structure import Fallback, FastStructure, compile_fast
 from .errors import ResponseValidationError
-from .models import _OpenIntEnum
+from .models import AppInfo, ServerDomains, WebviewDomains, _OpenIntEnum
 
 __all__ = ["converter", "structure", "unstructure"]
 
@@ -177,6 +178,11 @@ converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structur
 converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
 converter.register_structure_hook_factory(attrs.has, _attrs_hook)
 _hooks: dict[type, Callable[[Any, type], Any]] = {}
+# The endpoints' models (and the models nested in them) keep the converter's default rules, so
+# their fast paths return exactly what it would; see _fast_structure.
+_fast: dict[type, FastStructure | None] = {
+    cls: compile_fast(cls) for cls in (AppInfo, ServerDomains, WebviewDomains)
+}
 
 
 def _describe(exc: BaseException, target: type | None) -> str:
@@ -193,12 +199,19 @@ def structure(
 
     The error names every field path that did not fit (``$.app_category[0].status: ...``).
     """
+    fast = _fast.get(cls)
+    if fast is not None and type(document) is dict:
+        try:
+            result: T = fast(document)
+            return result
+        except Fallback:
+            pass
     hook = _hooks.get(cls)
     if hook is None:
         hook = _hooks[cls] = converter.get_structure_hook(cls)
     try:
-        result: T = hook(document, cls)
-        return result
+        structured: T = hook(document, cls)
+        return structured
     except (cattrs.BaseValidationError, TypeError, ValueError) as exc:
         errors = (
             cattrs.transform_error(exc, path="$", format_exception=_describe)

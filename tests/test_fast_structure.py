@@ -1,0 +1,156 @@
+"""The structuring fast path returns exactly what the converter returns, or steps aside.
+
+For any platform-shaped document, :mod:`kuaishou_mp._fast_structure` either builds the same
+model as the cattrs converter (same values and the same types: an enum member, not a bare int;
+a tuple, not a list) or raises ``Fallback``, and then the converter decides. It never accepts a
+document the converter refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_properties import PROPERTY, WIRE_FIELDS
+
+from kuaishou_mp import (
+    AppInfo,
+    AppStatus,
+    AuditInfo,
+    AuditStatus,
+    ServerDomains,
+    WebviewDomains,
+)
+from kuaishou_mp._convert import _fast, converter, structure
+from kuaishou_mp._fast_structure import Fallback, compile_fast
+
+MODELS = {"app_info": AppInfo, "server_domain": ServerDomains, "webview_domain": WebviewDomains}
+
+
+def assert_identical(a: Any, b: Any, path: str = "$") -> None:
+    """Equal values of the very same types, all the way down."""
+    assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
+    if attrs.has(type(a)):
+        for field in attrs.fields(type(a)):
+            assert_identical(getattr(a, field.name), getattr(b, field.name), f"{path}.{field.name}")
+    elif isinstance(a, tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_identical(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, path
+
+
+def converter_outcome(doc: dict[str, Any], cls: type[Any]) -> Any:
+    try:
+        return converter.get_structure_hook(cls)(doc, cls)
+    except Exception as exc:  # cattrs' validation errors, TypeError, ValueError
+        return exc
+
+
+@PROPERTY
+@given(data=st.data(), name=st.sampled_from(sorted(MODELS)))
+def test_the_fast_path_agrees_with_the_converter(data: st.DataObject, name: str) -> None:
+    cls = MODELS[name]
+    doc = data.draw(st.fixed_dictionaries({}, optional=WIRE_FIELDS[name]))
+    fast = _fast[cls]
+    assert fast is not None
+    expected = converter_outcome(doc, cls)
+    try:
+        got = fast(doc)
+    except Fallback:
+        return
+    assert not isinstance(expected, Exception), f"fast path accepted what cattrs refused: {doc}"
+    assert_identical(got, expected)
+
+
+WELL_FORMED: dict[str, Any] = {
+    "status": 2,
+    "app_name": "小程序",
+    "name_audit": {"new_name": "新", "remaining_times": 2, "status": 0, "reason": ""},
+    "app_avatar": "https://a.example.com/a.png",
+    "avatar_audit": None,
+    "app_intro": "intro",
+    "subject": {"name": "公司", "type": 1},
+    "app_category": [{"category_id": "1,10", "category_name": "a-b", "status": 1}],
+    "unknown_field": [1, 2, 3],
+}
+
+
+def test_a_well_formed_answer_takes_the_fast_path() -> None:
+    fast = _fast[AppInfo]
+    assert fast is not None
+    info = fast(WELL_FORMED)
+    assert info.status is AppStatus.ONLINE
+    assert info.name_audit == AuditInfo("新", 2, AuditStatus.IN_REVIEW, "")
+    assert info.avatar_audit is None
+    assert info.intro_audit is None
+    assert info.app_category[0].id_path == ("1", "10")
+    assert_identical(info, converter_outcome(WELL_FORMED, AppInfo))
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        info.app_name = "x"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", 9),  # an enum value added later: the converter keeps it as a pseudo-member
+        ("status", 2.0),  # an integral float: the converter accepts it
+        ("app_name", 7),  # a wrong type: the converter names the field
+        ("app_category", [None]),  # null inside a list: the converter refuses it
+    ],
+)
+def test_anything_unusual_falls_back_to_the_converter(field: str, value: Any) -> None:
+    fast = _fast[AppInfo]
+    assert fast is not None
+    with pytest.raises(Fallback):
+        fast({**WELL_FORMED, field: value})
+
+
+def test_structure_gives_the_converter_verdict_after_a_fallback() -> None:
+    info = structure({**WELL_FORMED, "status": 9}, AppInfo, endpoint=None, app_id=None)
+    assert info.status is not None
+    assert int(info.status) == 9
+    assert not info.status.is_known
+
+
+@attrs.frozen
+class _WithPostInit:
+    name: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        pass
+
+
+@attrs.frozen
+class _OtherDefault:
+    name: str = "unnamed"  # null gives "", missing gives this: not one branch
+
+
+@attrs.frozen
+class _Unsupported:
+    when: float = 0.0
+
+
+@pytest.mark.parametrize("cls", [_WithPostInit, _OtherDefault, _Unsupported])
+def test_classes_it_cannot_prove_equal_get_no_fast_path(cls: type[Any]) -> None:
+    assert compile_fast(cls) is None
+
+
+def _as_tuple(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(names)
+
+
+@attrs.frozen
+class _Converted:
+    names: tuple[str, ...] = attrs.field(default=(), converter=_as_tuple)
+
+
+def test_a_class_with_converters_is_built_through_its_init() -> None:
+    fast = compile_fast(_Converted)
+    assert fast is not None
+    assert fast({"names": ["a", "b"]}) == _Converted(("a", "b"))
