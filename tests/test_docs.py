@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 import attrs
 import click
 import pytest
+import redis
 
 import kuaishou_mp
 from kuaishou_mp import Authorizer, Client
@@ -217,6 +218,21 @@ filterwarnings = error
 """
 
 
+def forget_example_keys(url: str) -> None:
+    """Delete what an earlier run of the examples left in a long-lived test Redis.
+
+    The examples use fixed prefixes starting with ``docs-``; tokens a previous run stored
+    there belong to a fake that no longer exists and would be refused.
+    """
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        stale = list(client.scan_iter(match="docs-*", count=1000))
+        if stale:
+            client.delete(*stale)
+    finally:
+        client.close()
+
+
 @pytest.mark.parametrize("chain", python_chains(), ids=chain_id)
 def test_example_runs(
     chain: list[Block],
@@ -245,7 +261,9 @@ def test_example_runs(
         )
         return
     if head.marker == "redis":
-        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
+        url = request.getfixturevalue("redis_url")
+        forget_example_keys(url)
+        monkeypatch.setenv("REDIS_URL", url)
     monkeypatch.chdir(tmp_path)
     run_blocks(chain, {"__name__": "docs_example"})
 
