@@ -24,6 +24,7 @@ from urllib.parse import quote
 import aiohttp
 
 from . import _json
+from ._attempt_timer import AttemptTimer, attempt_timer
 from ._callstats import CallStats
 from ._endpoints import (
     APP_INFO,
@@ -58,6 +59,9 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
 _TOKEN_PARAM: Final = "&authorizer_access_token="
+# Copies made with many different timeouts (a per-call budget, say) fall back to aiohttp's
+# per-request timer rather than growing the set of shared ones without bound.
+_MAX_TIMERS: Final = 8
 
 logger = logging.getLogger("kuaishou_mp")
 
@@ -80,10 +84,24 @@ class _Shared(SessionHolder):
     ) -> None:
         super().__init__(session, limits=limits, verify_ssl=verify_ssl, owner="Client")
         self.limiter = limiter
+        self.timers: dict[float, AttemptTimer] = {}
+
+    def timer_for(self, timeout: float | None) -> AttemptTimer | None:
+        """The attempt timer for ``timeout`` seconds, shared by every copy that uses it."""
+        if timeout is None:
+            return None
+        timer = self.timers.get(timeout)
+        if timer is None and len(self.timers) < _MAX_TIMERS:
+            timer = attempt_timer(timeout)
+            if timer is not None:
+                self.timers[timeout] = timer
+        return timer
 
     async def close(self) -> None:
         if self.closed:
             return
+        for timer in self.timers.values():
+            timer.close()
         await super().close()
         if self.limiter is not None:
             await self.limiter.aclose()
@@ -173,7 +191,16 @@ class Client:
     def _set_options(self, *, timeout: Timeout, retry: RetryPolicy) -> None:
         self._timeout = timeout
         # Built once: most attempts use it as is (only a nearing deadline cuts it shorter).
-        self._client_timeout = aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
+        # Attempts are timed by one shared timer (see _attempt_timer), so aiohttp is given no
+        # total of its own; an attempt whose timeout a nearing deadline cuts short, or a
+        # Python without Task.uncancel, uses aiohttp's (built from _full_timeout).
+        self._timer = self._shared.timer_for(timeout.total)
+        self._full_timeout = aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
+        self._client_timeout = (
+            self._full_timeout
+            if self._timer is None
+            else aiohttp.ClientTimeout(total=None, connect=timeout.connect)
+        )
         self._timeout_total = math.inf if timeout.total is None else timeout.total
         self._retry = retry
 
@@ -698,11 +725,13 @@ class Client:
             await limiter.acquire(app_id)
         started = time.monotonic()
         client_timeout = self._client_timeout
+        timer = self._timer
         if deadline is not None and deadline - started < self._timeout_total:
             # Only a nearing deadline cuts the attempt's timeout (or ends the call).
             client_timeout = attempt_timeout(
-                client_timeout, deadline, started, endpoint=endpoint.name, app_id=app_id
+                self._full_timeout, deadline, started, endpoint=endpoint.name, app_id=app_id
             )
+            timer = None
         try:
             status, body = await send(
                 session,
@@ -714,6 +743,7 @@ class Client:
                 secret=token,
                 endpoint=endpoint.name,
                 app_id=app_id,
+                timer=timer,
             )
         except TransportError as exc:
             stats.ambiguous = stats.ambiguous or exc.request_sent is not False

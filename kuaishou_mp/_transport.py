@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import hdrs
 from yarl import URL
 
+from ._attempt_timer import AttemptTimer
 from ._scrub import scrub
 from .errors import ClientClosedError, KuaishouError, RequestTimeoutError, TransportError
 
@@ -61,13 +62,18 @@ async def send(
     secret: str,
     endpoint: str,
     app_id: str,
+    timer: AttemptTimer | None = None,
 ) -> tuple[int, bytes]:
     """Send one request and return ``(status, body)``; raise a scrubbed TransportError.
+
+    With a ``timer``, it bounds the whole attempt (``timeout`` then carries no total of its
+    own); without one, ``timeout.total`` does.
 
     A session closed while the call was in flight (the client closed meanwhile) raises
     :class:`~kuaishou_mp.ClientClosedError` instead of aiohttp's bare RuntimeError.
     """
     failure: KuaishouError
+    watch = None if timer is None else timer.watch()
     try:
         async with session.request(
             method,
@@ -109,6 +115,13 @@ async def send(
                     endpoint=endpoint,
                     app_id=app_id,
                 )
+    except asyncio.CancelledError:
+        if watch is None or not watch.expired():
+            raise
+        assert timer is not None
+        failure = RequestTimeoutError(
+            f"timed out after {timer.timeout:g}s", endpoint=endpoint, app_id=app_id
+        )
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         failure = RequestTimeoutError(
             f"timed out ({_describe(exc, secret)})",
@@ -139,6 +152,9 @@ async def send(
             endpoint=endpoint,
             app_id=app_id,
         )
+    finally:
+        if watch is not None:
+            watch.finish()
     raise failure
 
 
