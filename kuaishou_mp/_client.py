@@ -50,7 +50,7 @@ from .errors import (
     TransportError,
 )
 from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
-from .ratelimit import Limiter, RateLimit
+from .ratelimit import InProcessLimiter, Limiter, RateLimit
 from .retry import RetryPolicy
 from .timeout import Timeout
 from .tokens import TokenProvider
@@ -84,6 +84,11 @@ class _Shared(SessionHolder):
     ) -> None:
         super().__init__(session, limits=limits, verify_ssl=verify_ssl, owner="Client")
         self.limiter = limiter
+        # A limiter that can admit without a coroutine (the in-process one) does so on the hot
+        # path; acquire() is awaited only when a call has to wait.
+        self.try_acquire: Callable[[str], bool] | None = (
+            limiter.try_acquire if isinstance(limiter, InProcessLimiter) else None
+        )
         self.timers: dict[float, AttemptTimer] = {}
 
     def timer_for(self, timeout: float | None) -> AttemptTimer | None:
@@ -662,7 +667,7 @@ class Client:
     ) -> Any:
         # The hot path of every call, kept flat on purpose: the first attempt is made here
         # directly, and the retry machinery is entered only after it fails.
-        session = self._shared.get()
+        session = self._shared.session or self._shared.get()  # get() raises once closed
         if type(authorizer) is Authorizer:  # the common case, without a coroutine
             app_id, token = authorizer.app_id, authorizer.access_token
         else:
@@ -720,9 +725,12 @@ class Client:
         stats: CallStats,
     ) -> Any:
         stats.attempts += 1
-        limiter = self._shared.limiter
+        shared = self._shared
+        limiter = shared.limiter
         if limiter is not None:
-            await limiter.acquire(app_id)
+            try_acquire = shared.try_acquire
+            if try_acquire is None or not try_acquire(app_id):
+                await limiter.acquire(app_id)
         started = time.monotonic()
         client_timeout = self._client_timeout
         timer = self._timer
@@ -767,7 +775,7 @@ class Client:
         except TransportError:
             stats.ambiguous = True  # an HTTP error status: the platform may have acted
             raise
-        if _debug_enabled():
+        if logger.isEnabledFor(logging.DEBUG):
             _log_attempt(endpoint, app_id, stats.attempts, status, 1, started)
         return result
 

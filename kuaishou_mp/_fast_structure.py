@@ -137,38 +137,42 @@ class _Compiler:
             return None
         if default != null:
             return None
-        head = [f"if v is None: v{i} = {null!r}"]
-        if inner is str:
-            return [*head, f"elif type(v) is str: v{i} = v", "else: raise Fallback"]
-        if inner is int:
-            return [*head, f"elif type(v) is int: v{i} = v", "else: raise Fallback"]
+        accept = self._accept(i, inner, optional is not None, namespace)
+        if accept is None:
+            return None
+        wire_type, assign = accept
+        # The usual shape is tested first: one type check for a well-formed field.
+        return [
+            f"if type(v) is {wire_type}:",
+            *(f"    {line}" for line in assign),
+            f"elif v is None: v{i} = {null!r}",
+            "else: raise Fallback",
+        ]
+
+    def _accept(
+        self, i: int, inner: Any, optional: bool, namespace: dict[str, Any]
+    ) -> tuple[str, list[str]] | None:
+        """The JSON type a non-null value must have, and the lines that set ``v<i>`` from it."""
+        if inner is str or inner is int:
+            return inner.__name__, [f"v{i} = v"]
         if isinstance(inner, type) and issubclass(inner, enum.IntEnum):
             namespace[f"members{i}"] = dict(inner._value2member_map_)
-            return [
-                *head,
-                "else:",
-                f"    v{i} = members{i}.get(v) if type(v) is int else None",
-                f"    if v{i} is None: raise Fallback",
-            ]
+            return "int", [f"v{i} = members{i}.get(v)", f"if v{i} is None: raise Fallback"]
         if _str_tuple_type(inner):
-            return [*head, f"elif type(v) is list: v{i} = _str_tuple(v)", "else: raise Fallback"]
+            return "list", [f"v{i} = _str_tuple(v)"]
         item = _object_tuple_type(inner)
         if item is not None:
             build = self.compile(item)
             if build is None:
                 return None
             namespace[f"build{i}"] = build
-            return [
-                *head,
-                f"elif type(v) is list: v{i} = _object_tuple(build{i}, v)",
-                "else: raise Fallback",
-            ]
-        if attrs.has(inner) and optional is not None:
+            return "list", [f"v{i} = _object_tuple(build{i}, v)"]
+        if attrs.has(inner) and optional:
             build = self.compile(inner)
             if build is None:
                 return None
             namespace[f"build{i}"] = build
-            return [*head, f"elif type(v) is dict: v{i} = build{i}(v)", "else: raise Fallback"]
+            return "dict", [f"v{i} = build{i}(v)"]
         return None
 
 

@@ -395,8 +395,10 @@ class BulkRun(Generic[T]):
         # The concrete type, for ``ag_running`` (the ABC does not declare it).
         self._results = cast("AsyncGeneratorType[BulkResult[T], None]", engine.results())
 
-    def __aiter__(self) -> BulkRun[T]:
-        return self
+    def __aiter__(self) -> AsyncIterator[BulkResult[T]]:
+        # The results generator itself: ``async for`` then skips :meth:`__anext__`, a Python
+        # call per result.
+        return self._results
 
     def __anext__(self) -> Awaitable[BulkResult[T]]:
         """Wait for the next finished call and return its result.

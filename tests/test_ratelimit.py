@@ -590,3 +590,40 @@ async def test_in_process_limiter_implements_the_protocol() -> None:
     await lim.acquire("k")
     await lim.aclose()
     assert len(lim) == 1
+
+
+def test_try_acquire_takes_a_free_slot_and_nothing_else() -> None:
+    clock = FakeClock()
+    lim = RateLimit(per_authorizer_qps=2, burst=1).build(clock=clock)
+    assert lim.try_acquire("a")  # free: taken
+    assert not lim.try_acquire("a")  # the next slot is 0.5 s away
+    assert lim.try_acquire("b")  # another authorizer is independent
+    clock.t = 0.5
+    # The refused try took nothing: the slot at 0.5 s is still there, and only once.
+    assert lim.try_acquire("a")
+    assert not lim.try_acquire("a")
+
+
+def test_try_acquire_never_jumps_a_waiter_in_line() -> None:
+    async def main() -> None:
+        lim = build(per_authorizer_qps=2, burst=1)
+        assert lim.try_acquire("a")
+        tries: list[bool] = []
+        # Runs at 0.5 s just before the waiter wakes (its timer is scheduled after this one):
+        # the slot is due, but it is the waiter's.
+        asyncio.get_running_loop().call_at(0.5, lambda: tries.append(lim.try_acquire("a")))
+        log: list[tuple[str, float]] = []
+        await call(lim, "a", 0.0, log)
+        assert tries == [False]
+        assert log == [("a", 0.5)]
+
+    run(main())
+
+
+def test_try_acquire_respects_the_global_limit() -> None:
+    clock = FakeClock()
+    lim = RateLimit(per_authorizer_qps=None, global_qps=1).build(clock=clock)
+    assert lim.try_acquire("a")
+    assert not lim.try_acquire("b")
+    clock.t = 1.0
+    assert lim.try_acquire("b")
