@@ -185,8 +185,23 @@ class RateLimit:
         return InProcessLimiter(self, clock=clock, sleep=sleep)
 
 
+def _state(keys: dict[str, _Key | float], key: str, idle_tat: float) -> _Key:
+    """The key's full state, made from its bare arrival time (or ``idle_tat``) if need be."""
+    st = keys.get(key)
+    if isinstance(st, _Key):
+        return st
+    full = keys[key] = _Key(idle_tat if st is None else st)
+    return full
+
+
 class _Key:
-    """Per-authorizer state; a key without one behaves exactly like a key idle since forever."""
+    """Per-authorizer state once a key has waiters or a penalty.
+
+    Most keys never need more than their theoretical arrival time, and are stored as that bare
+    float: no object to build on every new authorizer, and nothing for the garbage collector
+    to track across a million of them. A key without any entry behaves exactly like a key idle
+    since forever.
+    """
 
     __slots__ = ("low", "penalized_at", "queue", "tat")
 
@@ -222,7 +237,7 @@ class InProcessLimiter:
         self._clock = clock
         self._sleep = sleep
         qps = rate_limit.per_authorizer_qps
-        self._keys: dict[str, _Key] | None = None if qps is None else {}
+        self._keys: dict[str, _Key | float] | None = None if qps is None else {}
         self._rate = 0.0 if qps is None else float(qps)
         self._interval = 0.0 if qps is None else 1.0 / qps
         # The tolerance stays that of the configured rate: a slowed key bursts less, and the
@@ -261,7 +276,9 @@ class InProcessLimiter:
         if self._keys is None:
             return None
         st = self._keys.get(key)
-        return self._rate if st is None else self._rate * self._factor(st, self._clock())
+        if not isinstance(st, _Key):
+            return self._rate
+        return self._rate * self._factor(st, self._clock())
 
     async def acquire(self, key: str) -> None:
         """Wait until a call for ``key`` may go, first per authorizer, then globally.
@@ -281,7 +298,7 @@ class InProcessLimiter:
         if keys is None:
             await self._take_global()
         else:
-            await self._wait_in_line(keys, key, keys.get(key))
+            await self._wait_in_line(keys, key)
 
     def try_acquire(self, key: str) -> bool:
         """Take a slot for ``key`` if one is free right now; never waits.
@@ -307,10 +324,16 @@ class InProcessLimiter:
             return True
         st = keys.get(key)
         if st is None:
-            keys[key] = _Key(now + self._interval)
+            keys[key] = now + self._interval
             self._g_tat = (g_tat if g_tat > now else now) + self._g_interval
             if len(keys) > self._high_water:
                 self._sweep(keys, now)
+            return True
+        if not isinstance(st, _Key):  # a bare arrival time
+            if st - self._tau > now:
+                return False
+            keys[key] = (st if st > now else now) + self._interval
+            self._g_tat = (g_tat if g_tat > now else now) + self._g_interval
             return True
         tat = st.tat
         if st.queue is None and tat - self._tau <= now:
@@ -335,9 +358,7 @@ class InProcessLimiter:
         if keys is None or not self._adaptive:
             return
         now = self._clock()
-        st = keys.get(key)
-        if st is None:
-            st = keys[key] = _Key(now)
+        st = _state(keys, key, now)
         factor = self._factor(st, now)
         if st.penalized_at is not None and now - st.penalized_at < self._interval / factor:
             return
@@ -364,9 +385,8 @@ class InProcessLimiter:
     def _slowed(self, st: _Key, now: float) -> float:
         return self._interval / self._factor(st, now)
 
-    async def _wait_in_line(self, keys: dict[str, _Key], key: str, st: _Key | None) -> None:
-        if st is None:
-            st = keys[key] = _Key(-math.inf)
+    async def _wait_in_line(self, keys: dict[str, _Key | float], key: str) -> None:
+        st = _state(keys, key, -math.inf)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         q = st.queue
         if q is None:
@@ -407,15 +427,19 @@ class InProcessLimiter:
                 self._g_tat = prev
             raise
 
-    def _sweep(self, keys: dict[str, _Key], now: float) -> None:
+    def _sweep(self, keys: dict[str, _Key | float], now: float) -> None:
         forget = self._forget_after
         # Rebuilding (rather than deleting) also gives the dict's memory back.
         kept = {
             k: st
             for k, st in keys.items()
-            if st.queue is not None
-            or st.tat > now
-            or (st.penalized_at is not None and now - st.penalized_at < forget)
+            if (
+                st > now
+                if not isinstance(st, _Key)
+                else st.queue is not None
+                or st.tat > now
+                or (st.penalized_at is not None and now - st.penalized_at < forget)
+            )
         }
         self._keys = kept
         self._high_water = max(_MIN_HIGH_WATER, 2 * len(kept))
