@@ -72,7 +72,9 @@ class _Compiler:
         return fn
 
     def _generate(self, cls: type[Any]) -> FastStructure | None:
-        if not attrs.has(cls) or "__attrs_post_init__" in vars(cls):
+        if not attrs.has(cls) or any(
+            hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")
+        ):
             return None
         hints = get_type_hints(cls)
         fields = attrs.fields(cls)

@@ -197,3 +197,19 @@ async def test_an_outside_cancellation_of_a_call_propagates(kuaishou_fake: FakeK
         with pytest.raises(asyncio.CancelledError):
             await call
         assert (await client.app_info(a)).app_name  # and the client goes on
+
+
+async def test_past_a_few_distinct_timeouts_copies_use_aiohttps_timer(
+    kuaishou_fake: FakeKuaishou,
+) -> None:
+    a = authorizer(kuaishou_fake)
+    async with Client(
+        kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, retry=None
+    ) as client:
+        copies = [client.with_options(timeout=0.1 + i / 100) for i in range(20)]
+        assert len(client._shared.timers) <= 8  # bounded, however many budgets are used
+        late = copies[-1]
+        assert late._timer is None
+        kuaishou_fake.inject(a.app_id, Fault.hang(30))
+        with pytest.raises(RequestTimeoutError):
+            await late.app_info(a)  # still timed out, by aiohttp's own timer
