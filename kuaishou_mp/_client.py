@@ -775,7 +775,7 @@ class Client:
         except TransportError:
             stats.ambiguous = True  # an HTTP error status: the platform may have acted
             raise
-        if logger.isEnabledFor(logging.DEBUG):
+        if _debug_enabled():
             _log_attempt(endpoint, app_id, stats.attempts, status, 1, started)
         return result
 

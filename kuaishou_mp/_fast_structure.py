@@ -94,7 +94,6 @@ class _Compiler:
                 return None
             lines.append(f"    v = d.get({field.name!r})")
             lines += [f"    {line}" for line in body]
-        args = ", ".join(f"v{i}" for i in range(len(fields)))
         direct = "__slots__" in vars(cls) and all(
             f.validator is None and f.converter is None for f in fields
         )
@@ -108,7 +107,7 @@ class _Compiler:
                 lines.append(f"    set{i}(o, v{i})")
             lines.append("    return o")
         else:
-            lines.append(f"    return cls({args})")
+            lines.append(f"    return cls({', '.join(f'v{i}' for i in range(len(fields)))})")
         source = "\n".join(lines) + "\n"
         filename = f"<kuaishou_mp fast structure {cls.__qualname__}>"
         # In linecache, so a traceback through the generated code shows its lines.

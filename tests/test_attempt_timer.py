@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 import pytest
 
@@ -125,21 +126,23 @@ def test_no_timer_for_no_timeout() -> None:
     assert timer.timeout == 1.5
 
 
-def authorizer(fake: FakeKuaishou) -> Authorizer:
+def hung_authorizer(fake: FakeKuaishou) -> Authorizer:
+    """An authorizer whose next request hangs for 30 s."""
     a = fake.add_authorizer("ks_timer_app")
+    fake.inject(a.app_id, Fault.hang(30))
     return Authorizer(a.app_id, a.access_token)
+
+
+def client_on(fake: FakeKuaishou, **options: Any) -> Client:
+    return Client(fake.component_app_id, base_url=fake.base_url, **options)
 
 
 async def test_the_client_times_out_a_hung_request_and_retries(
     kuaishou_fake: FakeKuaishou,
 ) -> None:
-    a = authorizer(kuaishou_fake)
-    kuaishou_fake.inject(a.app_id, Fault.hang(30))
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        timeout=0.2,
-        retry=RetryPolicy(backoff_base=0.01),
+    a = hung_authorizer(kuaishou_fake)
+    async with client_on(
+        kuaishou_fake, timeout=0.2, retry=RetryPolicy(backoff_base=0.01)
     ) as client:
         info = await client.app_info(a)
         assert info.app_name
@@ -149,14 +152,8 @@ async def test_the_client_times_out_a_hung_request_and_retries(
 
 
 async def test_the_timeout_error_says_how_long_it_waited(kuaishou_fake: FakeKuaishou) -> None:
-    a = authorizer(kuaishou_fake)
-    kuaishou_fake.inject(a.app_id, Fault.hang(30))
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        timeout=Timeout(total=0.15),
-        retry=None,
-    ) as client:
+    a = hung_authorizer(kuaishou_fake)
+    async with client_on(kuaishou_fake, timeout=Timeout(total=0.15), retry=None) as client:
         with pytest.raises(RequestTimeoutError, match=r"timed out after 0\.15s") as caught:
             await client.app_info(a)
     assert a.access_token not in str(caught.value)
@@ -166,14 +163,8 @@ async def test_the_timeout_error_says_how_long_it_waited(kuaishou_fake: FakeKuai
 async def test_copies_with_other_timeouts_get_their_own_timer(
     kuaishou_fake: FakeKuaishou,
 ) -> None:
-    a = authorizer(kuaishou_fake)
-    kuaishou_fake.inject(a.app_id, Fault.hang(30))
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        timeout=30,
-        retry=None,
-    ) as client:
+    a = hung_authorizer(kuaishou_fake)
+    async with client_on(kuaishou_fake, timeout=30, retry=None) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(RequestTimeoutError):
@@ -186,11 +177,8 @@ async def test_copies_with_other_timeouts_get_their_own_timer(
 
 
 async def test_an_outside_cancellation_of_a_call_propagates(kuaishou_fake: FakeKuaishou) -> None:
-    a = authorizer(kuaishou_fake)
-    kuaishou_fake.inject(a.app_id, Fault.hang(30))
-    async with Client(
-        kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, timeout=10
-    ) as client:
+    a = hung_authorizer(kuaishou_fake)
+    async with client_on(kuaishou_fake, timeout=10) as client:
         call = asyncio.create_task(client.app_info(a))
         await asyncio.sleep(0.1)
         call.cancel()
@@ -202,14 +190,11 @@ async def test_an_outside_cancellation_of_a_call_propagates(kuaishou_fake: FakeK
 async def test_past_a_few_distinct_timeouts_copies_use_aiohttps_timer(
     kuaishou_fake: FakeKuaishou,
 ) -> None:
-    a = authorizer(kuaishou_fake)
-    async with Client(
-        kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, retry=None
-    ) as client:
+    a = hung_authorizer(kuaishou_fake)
+    async with client_on(kuaishou_fake, retry=None) as client:
         copies = [client.with_options(timeout=0.1 + i / 100) for i in range(20)]
         assert len(client._shared.timers) <= 8  # bounded, however many budgets are used
         late = copies[-1]
         assert late._timer is None
-        kuaishou_fake.inject(a.app_id, Fault.hang(30))
         with pytest.raises(RequestTimeoutError):
             await late.app_info(a)  # still timed out, by aiohttp's own timer
