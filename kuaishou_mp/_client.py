@@ -22,6 +22,7 @@ from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+from yarl import URL
 
 from . import _json
 from ._attempt_timer import AttemptTimer, attempt_timer
@@ -38,6 +39,7 @@ from ._endpoints import (
 )
 from ._session import ConnectionLimits, SessionHolder, check_client_options
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
+from ._urls import BaseURL
 from .bulk import BulkResult, BulkRun, run_bulk
 from .domains import ReconcileMode, ReconcileResult, reconcile
 from .errors import (
@@ -177,8 +179,8 @@ class Client:
             rate_limit = RateLimit()
         limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
         self._component_app_id = component_app_id
-        self._base_url = base_url.rstrip("/")
-        self._query_prefix = f"?component_app_id={quote(component_app_id, safe='')}"
+        self._base_url = BaseURL(base_url)
+        self._query_prefix = f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}"
         self._shared = _Shared(
             session=session,
             limiter=limiter,
@@ -211,7 +213,7 @@ class Client:
 
     def __repr__(self) -> str:
         state = "closed" if self._shared.closed else "open"
-        return f"<Client component_app_id={self._component_app_id!r} {self._base_url} {state}>"
+        return f"<Client component_app_id={self._component_app_id!r} {self._base_url.text} {state}>"
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -708,16 +710,16 @@ class Client:
             app_id=app_id,
         )
 
-    def _url(self, endpoint: Endpoint, token: str) -> str:
+    def _url(self, endpoint: Endpoint, token: str) -> URL:
         # Plain ASCII tokens (the usual kind) need no escaping; quote() is the slow path.
         quoted = token if token.isascii() and token.isalnum() else quote(token, safe="")
-        return f"{self._base_url}{endpoint.path}{self._query_prefix}{_TOKEN_PARAM}{quoted}"
+        return self._base_url.join(endpoint.path, self._query_prefix + quoted)
 
     async def _attempt(
         self,
         endpoint: Endpoint,
         session: aiohttp.ClientSession,
-        url: str,
+        url: URL,
         app_id: str,
         token: str,
         payload: bytes | None,

@@ -54,7 +54,7 @@ def attempt_timeout(
 async def send(
     session: aiohttp.ClientSession,
     method: str,
-    url: str,
+    url: URL,
     body: bytes | None,
     *,
     timeout: aiohttp.ClientTimeout,
@@ -77,7 +77,7 @@ async def send(
     try:
         async with session.request(
             method,
-            URL(url, encoded=True),
+            url,
             data=body,
             headers=_JSON_HEADERS if body is not None else None,
             timeout=timeout,

@@ -37,7 +37,7 @@ from kuaishou_mp.auth._endpoints import (
     COMPONENT_ACCESS_TOKEN,
     ENDPOINTS,
     START_PUSH_TICKET,
-    build_url,
+    build_query,
     decode,
 )
 from kuaishou_mp.errors import DEFAULT_ERROR_CODES
@@ -312,11 +312,11 @@ async def test_missing_parameters_answer_bad_request(kuaishou_fake: FakeKuaishou
 # -- the pure layer ---------------------------------------------------------------------------
 
 
-def test_build_url_refuses_empty_values_without_echoing_them() -> None:
-    url = build_url("http://h", START_PUSH_TICKET, {"a": "x y", "b": "&="})
-    assert url == "http://h/mp/tp/oauth/start_push_ticket?a=x%20y&b=%26%3D"
+def test_build_query_encodes_values_and_refuses_empty_ones_without_echoing_them() -> None:
+    query = build_query(START_PUSH_TICKET, {"a": "x y", "b": "&=+%"})
+    assert query == "a=x%20y&b=%26%3D%2B%25"
     with pytest.raises(InvalidInputError, match="component_verify_ticket must be") as info:
-        build_url("http://h", COMPONENT_ACCESS_TOKEN, {"component_verify_ticket": ""})
+        build_query(COMPONENT_ACCESS_TOKEN, {"component_verify_ticket": ""})
     assert info.value.endpoint == "component_access_token"
 
 

@@ -129,6 +129,9 @@ def test_constructor_refusals() -> None:
         Client("")
     with pytest.raises(InvalidInputError):
         Client("c", base_url="ftp://x")
+    for base_url in ("http://", "http://h:99999", "http://h?x=1", "http://h/#f"):
+        with pytest.raises(InvalidInputError, match="base_url"):
+            Client("c", base_url=base_url)
     with pytest.raises(InvalidInputError):
         Client("c", error_codes={1: ValueError})  # type: ignore[dict-item]
 

@@ -27,7 +27,7 @@ __all__ = [
     "RE_AUTHORIZATION_CODE",
     "START_PUSH_TICKET",
     "Ack",
-    "build_url",
+    "build_query",
     "decode",
 ]
 
@@ -61,8 +61,8 @@ ENDPOINTS: Final = (
 """The five endpoints, in the order of the authorization flow."""
 
 
-def build_url(base_url: str, endpoint: Endpoint, params: Mapping[str, object]) -> str:
-    """The percent-encoded URL of a call: ``base_url + path + ?query``.
+def build_query(endpoint: Endpoint, params: Mapping[str, object]) -> str:
+    """The percent-encoded query string of a call.
 
     Every parameter must be a non-empty string. The error names the parameter, never its value
     (most of them are secrets).
@@ -75,7 +75,7 @@ def build_url(base_url: str, endpoint: Endpoint, params: Mapping[str, object]) -
         if not isinstance(value, str) or not value:
             raise InvalidInputError(f"{name} must be a non-empty string", endpoint=endpoint.name)
         parts.append(f"{name}={quote(value, safe='')}")
-    return f"{base_url}{endpoint.path}?{'&'.join(parts)}"
+    return "&".join(parts)
 
 
 def decode(

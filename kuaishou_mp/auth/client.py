@@ -10,12 +10,14 @@ from typing import Any
 
 import aiohttp
 import attrs
+from yarl import URL
 
 from .._client import DEFAULT_BASE_URL
 from .._endpoints import Endpoint
 from .._scrub import scrub
 from .._session import ConnectionLimits, SessionHolder, check_client_options
 from .._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
+from .._urls import BaseURL
 from ..errors import (
     APIError,
     InvalidInputError,
@@ -30,7 +32,7 @@ from ._endpoints import (
     PRE_AUTH_CODE,
     RE_AUTHORIZATION_CODE,
     START_PUSH_TICKET,
-    build_url,
+    build_query,
     decode,
 )
 from .models import AuthorizationCode, AuthorizerTokens, ComponentAccessToken, PreAuthCode
@@ -107,7 +109,7 @@ class AuthClient:
             raise InvalidInputError("component_app_secret must be a non-empty string")
         self._component_app_id = component_app_id
         self._secret = component_app_secret
-        self._base_url = base_url.rstrip("/")
+        self._base_url = BaseURL(base_url)
         self._holder = SessionHolder(
             session, limits=ConnectionLimits(), verify_ssl=True, owner="AuthClient"
         )
@@ -120,7 +122,8 @@ class AuthClient:
 
     def __repr__(self) -> str:
         state = "closed" if self._holder.closed else "open"
-        return f"<AuthClient component_app_id={self._component_app_id!r} {self._base_url} {state}>"
+        base_url = self._base_url.text
+        return f"<AuthClient component_app_id={self._component_app_id!r} {base_url} {state}>"
 
     @property
     def component_app_id(self) -> str:
@@ -293,7 +296,7 @@ class AuthClient:
         retry: RetryPolicy | None = None,
     ) -> Any:
         session = self._holder.get()
-        url = build_url(self._base_url, endpoint, params)
+        url = self._base_url.join(endpoint.path, build_query(endpoint, params))
         secrets = (self._secret, *secrets)
         policy = retry or self._retry
         deadline = None if policy.deadline is None else time.monotonic() + policy.deadline
@@ -307,7 +310,7 @@ class AuthClient:
         self,
         endpoint: Endpoint,
         session: aiohttp.ClientSession,
-        url: str,
+        url: URL,
         secrets: tuple[str, ...],
         app_id: str | None,
         deadline: float | None,

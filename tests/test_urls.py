@@ -1,0 +1,52 @@
+"""The request URLs assembled from a base URL split once (kuaishou_mp._urls)."""
+
+from __future__ import annotations
+
+import pytest
+from yarl import URL
+
+from kuaishou_mp._urls import BaseURL
+from kuaishou_mp.auth import AuthClient
+from kuaishou_mp.errors import InvalidInputError
+
+PATH = "/openapi/mp/auth/app/info"
+QUERY = "component_app_id=ks%2Bc&authorizer_access_token=a%26b%3Dc"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("http://127.0.0.1:8080", f"http://127.0.0.1:8080{PATH}?{QUERY}"),
+        ("https://open.kuaishou.com/", f"https://open.kuaishou.com{PATH}?{QUERY}"),
+        ("http://gateway.internal/kuaishou/", f"http://gateway.internal/kuaishou{PATH}?{QUERY}"),
+        ("http://[::1]:9000", f"http://[::1]:9000{PATH}?{QUERY}"),
+    ],
+)
+def test_join_matches_parsing_the_whole_url(base_url: str, expected: str) -> None:
+    url = BaseURL(base_url).join(PATH, QUERY)
+    assert str(url) == expected
+    # What aiohttp reads from the URL is what a full parse of the same text gives.
+    parsed = URL(expected, encoded=True)
+    for part in ("scheme", "raw_host", "port", "raw_path", "raw_query_string", "query"):
+        assert getattr(url, part) == getattr(parsed, part), part
+
+
+def test_the_query_is_taken_as_encoded_not_encoded_again() -> None:
+    url = BaseURL("http://h").join(PATH, QUERY)
+    assert url.query["authorizer_access_token"] == "a&b=c"
+    assert url.query["component_app_id"] == "ks+c"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["http://", "http://:80", "http://h:99999", "http://h:port", "http://h?x=1", "http://h/#f"],
+)
+def test_a_base_url_that_cannot_take_a_path_is_refused(base_url: str) -> None:
+    with pytest.raises(InvalidInputError, match="base_url") as info:
+        BaseURL(base_url)
+    assert base_url in str(info.value)
+
+
+def test_the_auth_client_refuses_it_too() -> None:
+    with pytest.raises(InvalidInputError, match="base_url"):
+        AuthClient("c", "s", base_url="http://h?x=1")
