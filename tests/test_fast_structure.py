@@ -9,6 +9,7 @@ document the converter refuses.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import IntEnum
 from typing import Any
 
 import attrs
@@ -23,6 +24,7 @@ from kuaishou_mp import (
     AuditInfo,
     AuditStatus,
     ServerDomains,
+    SubjectType,
     WebviewDomains,
 )
 from kuaishou_mp._convert import _fast, converter, structure
@@ -68,6 +70,69 @@ def test_the_fast_path_agrees_with_the_converter(data: st.DataObject, name: str)
     assert_identical(got, expected)
 
 
+def usual(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A well-typed value, sometimes ``null``: what the platform normally sends."""
+    return st.one_of(strategy, strategy, strategy, st.none())
+
+
+def known(cls: type[IntEnum]) -> st.SearchStrategy[int]:
+    return st.sampled_from([member.value for member in cls])
+
+
+usual_audit = st.fixed_dictionaries(
+    {},
+    optional={
+        "new_name": usual(st.text(max_size=10)),
+        "remaining_times": usual(st.integers(0, 10)),
+        "status": usual(known(AuditStatus)),
+        "reason": usual(st.text(max_size=10)),
+    },
+)
+usual_category = st.fixed_dictionaries(
+    {},
+    optional={
+        "category_id": usual(st.text(max_size=8)),
+        "category_name": usual(st.text(max_size=8)),
+        "status": usual(known(AuditStatus)),
+        "reason": usual(st.text(max_size=8)),
+    },
+)
+usual_domains = usual(st.lists(st.text(max_size=12), max_size=4))
+USUAL_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
+    "app_info": {
+        "status": usual(known(AppStatus)),
+        "app_name": usual(st.text(max_size=10)),
+        "name_audit": usual(usual_audit),
+        "app_avatar": usual(st.text(max_size=10)),
+        "avatar_audit": usual(usual_audit),
+        "app_intro": usual(st.text(max_size=10)),
+        "intro_audit": usual(usual_audit),
+        "subject": usual(
+            st.fixed_dictionaries(
+                {}, optional={"name": usual(st.text()), "type": usual(known(SubjectType))}
+            )
+        ),
+        "app_category": usual(st.lists(usual_category, max_size=4)),
+    },
+    "server_domain": dict.fromkeys(ServerDomains.LISTS, usual_domains),
+    "webview_domain": {"webview": usual_domains},
+}
+
+
+@PROPERTY
+@given(data=st.data(), name=st.sampled_from(sorted(MODELS)))
+def test_a_usual_document_takes_the_fast_path_to_the_same_model(
+    data: st.DataObject, name: str
+) -> None:
+    # The property above mostly draws documents the fast path refuses; this one draws the
+    # usual kind, which it must accept, and build exactly as the converter would.
+    cls = MODELS[name]
+    doc = data.draw(st.fixed_dictionaries({}, optional=USUAL_FIELDS[name]))
+    fast = _fast[cls]
+    assert fast is not None
+    assert_identical(fast(doc), converter_outcome(doc, cls))
+
+
 WELL_FORMED: dict[str, Any] = {
     "status": 2,
     "app_name": "小程序",
@@ -76,7 +141,10 @@ WELL_FORMED: dict[str, Any] = {
     "avatar_audit": None,
     "app_intro": "intro",
     "subject": {"name": "公司", "type": 1},
-    "app_category": [{"category_id": "1,10", "category_name": "a-b", "status": 1}],
+    "app_category": [
+        {"category_id": "1,10", "category_name": "a-b", "status": 1},
+        {"category_id": "2", "category_name": "c", "status": 2, "reason": "why"},
+    ],
     "unknown_field": [1, 2, 3],
 }
 
@@ -90,6 +158,7 @@ def test_a_well_formed_answer_takes_the_fast_path() -> None:
     assert info.avatar_audit is None
     assert info.intro_audit is None
     assert info.app_category[0].id_path == ("1", "10")
+    assert [c.reason for c in info.app_category] == ["", "why"]
     assert_identical(info, converter_outcome(WELL_FORMED, AppInfo))
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         info.app_name = "x"
