@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from asyncio import current_task, get_running_loop
 from collections import deque
 from typing import Final
 
@@ -73,10 +74,10 @@ class AttemptTimer:
 
     def watch(self) -> Watch:
         """Start timing the current task's attempt."""
-        task = asyncio.current_task()
+        loop = get_running_loop()
+        task = current_task(loop)  # given the loop: on 3.11 it is a Python function
         if task is None:
             raise RuntimeError("an attempt must run inside an asyncio task")
-        loop = task.get_loop()
         if loop is not self._loop:  # first use, or the client moved to another loop
             self.close()
             self._loop = loop
