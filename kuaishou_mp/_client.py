@@ -126,7 +126,8 @@ class Client:
 
     Args:
         component_app_id: Your third-party application's app id.
-        base_url: The platform's base URL (tests point it at the bundled fake).
+        base_url: The platform's base URL (tests point it at the bundled fake): ``http://`` or
+            ``https://``, a host, and optionally a port and a path prefix; no query or fragment.
         session: An ``aiohttp.ClientSession`` to use as is; it is never closed by the client.
             Without one the client creates its own on first use and closes it in :meth:`close`.
         timeout: Per-attempt timeout: seconds, or a :class:`Timeout`.

@@ -79,7 +79,8 @@ class AuthClient:
     Args:
         component_app_id: Your third-party application's app id.
         component_app_secret: Its secret.
-        base_url: The platform's base URL (tests point it at the bundled fake).
+        base_url: The platform's base URL (tests point it at the bundled fake): ``http://`` or
+            ``https://``, a host, and optionally a port and a path prefix; no query or fragment.
         session: An ``aiohttp.ClientSession`` to use as is; it is never closed by the client.
         timeout: Per-attempt timeout: seconds, or a :class:`~kuaishou_mp.Timeout`.
         retry: The :class:`~kuaishou_mp.RetryPolicy`; ``None`` disables retries. The
