@@ -75,7 +75,7 @@ class AttemptTimer:
     def watch(self) -> Watch:
         """Start timing the current task's attempt."""
         loop = get_running_loop()
-        task = current_task(loop)  # given the loop: on 3.11 it is a Python function
+        task = current_task(loop)  # given the loop: before 3.12 it is a Python function
         if task is None:
             raise RuntimeError("an attempt must run inside an asyncio task")
         if loop is not self._loop:  # first use, or the client moved to another loop

@@ -214,7 +214,9 @@ class Client:
 
     def __repr__(self) -> str:
         state = "closed" if self._shared.closed else "open"
-        return f"<Client component_app_id={self._component_app_id!r} {self._base_url.text} {state}>"
+        return (
+            f"<Client component_app_id={self._component_app_id!r} {self._base_url.shown} {state}>"
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -204,7 +204,9 @@ def structure(
         try:
             result: T = fast(document)
             return result
-        except Fallback:
+        # A model's own validator or converter may refuse a value too: then, like for any
+        # unusual document, the converter decides and words the error.
+        except (Fallback, TypeError, ValueError):
             pass
     hook = _hooks.get(cls)
     if hook is None:

@@ -9,7 +9,9 @@ is, a known enum value, an object, an array) and builds the instances directly.
 
 Anything else (a float where an integer is, an enum value added later, a wrong type) raises
 :class:`Fallback`, and the caller runs the converter, which accepts it under its lenient rules
-or names the field paths that do not fit. The fast path never decides an outcome of its own: it
+or names the field paths that do not fit. A model built through its ``__init__`` may also refuse
+a value itself (a validator or converter raising ``TypeError`` or ``ValueError``); the caller
+treats that like :class:`Fallback`. The fast path never decides an outcome of its own: it
 returns only what the converter would have returned (a property test holds it to that).
 
 Only what can be proved equal is compiled. A field type outside the small set below, a field
@@ -61,14 +63,12 @@ class _Compiler:
     """
 
     def __init__(self) -> None:
-        self.namespace: dict[str, Any] = {
-            "Fallback": Fallback,
-            "_str_tuple": _str_tuple,
-            "new": object.__new__,
-        }
+        self.namespace: dict[str, Any] = {}
         self.active: set[type[Any]] = set()  # a recursive model gets no fast path
 
     def compile(self, cls: type[Any]) -> FastStructure | None:
+        # A namespace of its own: generated names repeat from one model to the next.
+        self.namespace = {"Fallback": Fallback, "_str_tuple": _str_tuple, "new": object.__new__}
         lines = self._object(cls, "d", "o")
         if lines is None:
             return None

@@ -9,6 +9,8 @@ are.
 
 from __future__ import annotations
 
+import re
+
 from yarl import URL
 
 from .errors import InvalidInputError
@@ -16,6 +18,7 @@ from .errors import InvalidInputError
 __all__ = ["BaseURL"]
 
 _build = URL.build
+_USERINFO = re.compile(r"//[^/?#]*@")
 
 
 class BaseURL:
@@ -26,19 +29,22 @@ class BaseURL:
             paths are appended to it, so neither could mean anything).
     """
 
-    __slots__ = ("_authority", "_path", "_scheme", "text")
+    __slots__ = ("_authority", "_path", "_scheme", "shown", "text")
 
     def __init__(self, base_url: str) -> None:
         self.text = base_url.rstrip("/")
+        # For messages and reprs: a password in the base URL is not ours to print.
+        self.shown = _hide_userinfo(self.text)
+        given = _hide_userinfo(base_url)
         try:
             url = URL(self.text, encoded=True)
             host, port = url.raw_host, url.port  # yarl checks the port only when asked
         except ValueError:
             host = port = None
         if not host or port is None:
-            raise InvalidInputError(f"base_url has no valid host and port: {base_url!r}")
-        if url.raw_query_string or url.raw_fragment:
-            raise InvalidInputError(f"base_url must not have a query or a fragment: {base_url!r}")
+            raise InvalidInputError(f"base_url has no valid host and port: {given!r}")
+        if "?" in self.text or "#" in self.text:
+            raise InvalidInputError(f"base_url must not have a query or a fragment: {given!r}")
         self._scheme = url.scheme
         self._authority = url.raw_authority
         self._path = url.raw_path.rstrip("/")
@@ -52,3 +58,7 @@ class BaseURL:
             query_string=query,
             encoded=True,
         )
+
+
+def _hide_userinfo(url: str) -> str:
+    return _USERINFO.sub("//***@", url)

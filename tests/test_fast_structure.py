@@ -28,7 +28,8 @@ from kuaishou_mp import (
     WebviewDomains,
 )
 from kuaishou_mp._convert import _fast, converter, structure
-from kuaishou_mp._fast_structure import Fallback, compile_fast
+from kuaishou_mp._fast_structure import Fallback, _Compiler, compile_fast
+from kuaishou_mp.errors import ResponseValidationError
 
 MODELS = {"app_info": AppInfo, "server_domain": ServerDomains, "webview_domain": WebviewDomains}
 
@@ -224,3 +225,42 @@ def test_a_class_with_converters_is_built_through_its_init() -> None:
     assert fast is not None
     # Setting the slot directly would keep "A"; only the class's __init__ lowers it.
     assert fast({"names": ["A", "b"]}) == _Converted(("a", "b"))
+
+
+def _one_word(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if " " in value:
+        raise ValueError(f"{attribute.name} must be one word")
+
+
+@attrs.frozen
+class _Validated:
+    word: str = attrs.field(default="", validator=_one_word)
+
+
+@attrs.frozen
+class _Outer:
+    inner: _Validated | None = None
+
+
+def test_a_model_that_refuses_a_value_leaves_the_verdict_to_the_converter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast = compile_fast(_Outer)
+    assert fast is not None
+    assert fast({"inner": {"word": "ok"}}) == _Outer(_Validated("ok"))
+    monkeypatch.setitem(_fast, _Outer, fast)
+    # The validator raises inside the fast path; structure() must still give its typed error.
+    with pytest.raises(ResponseValidationError, match="does not fit _Outer") as info:
+        structure({"inner": {"word": "two words"}}, _Outer, endpoint=None, app_id=None)
+    assert any("inner" in error for error in info.value.errors)
+
+
+def test_each_compiled_model_keeps_its_own_names() -> None:
+    # Generated names (o_cls, o_set0, ...) repeat between models; one compiler, two models.
+    compiler = _Compiler()
+    audit = compiler.compile(AuditInfo)
+    domains = compiler.compile(WebviewDomains)
+    assert audit is not None
+    assert domains is not None
+    assert type(audit({"new_name": "n"})) is AuditInfo
+    assert domains({"webview": ["a.example.com"]}) == WebviewDomains(["a.example.com"])

@@ -123,7 +123,7 @@ class AuthClient:
 
     def __repr__(self) -> str:
         state = "closed" if self._holder.closed else "open"
-        base_url = self._base_url.text
+        base_url = self._base_url.shown
         return f"<AuthClient component_app_id={self._component_app_id!r} {base_url} {state}>"
 
     @property
