@@ -43,6 +43,15 @@ async def watched_sleep(timer: AttemptTimer, seconds: float, seen: list[Watch]) 
     return "finished"
 
 
+def start_attempt(
+    timeout: float, seconds: float
+) -> tuple[AttemptTimer, list[Watch], asyncio.Task[str]]:
+    """A task making one watched attempt of ``seconds`` under a fresh ``timeout`` timer."""
+    timer = AttemptTimer(timeout)
+    seen: list[Watch] = []
+    return timer, seen, asyncio.create_task(watched_sleep(timer, seconds, seen))
+
+
 async def test_an_attempt_past_its_timeout_is_interrupted_and_the_task_is_left_clean() -> None:
     timer = AttemptTimer(0.05)
     seen: list[Watch] = []
@@ -76,9 +85,7 @@ async def test_each_attempt_expires_at_its_own_deadline() -> None:
 
 
 async def test_someone_elses_cancellation_is_never_taken_for_a_timeout() -> None:
-    timer = AttemptTimer(5)
-    seen: list[Watch] = []
-    task = asyncio.create_task(watched_sleep(timer, 10, seen))
+    _, seen, task = start_attempt(5, 10)
     await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -87,9 +94,7 @@ async def test_someone_elses_cancellation_is_never_taken_for_a_timeout() -> None
 
 
 async def test_a_cancellation_racing_the_timer_still_cancels() -> None:
-    timer = AttemptTimer(5)
-    seen: list[Watch] = []
-    task = asyncio.create_task(watched_sleep(timer, 10, seen))
+    timer, seen, task = start_attempt(5, 10)
     await asyncio.sleep(0.01)
     # Both arrive before the task runs again: the outside one must win.
     task.cancel()
@@ -110,9 +115,7 @@ async def test_finished_attempts_leave_the_queue() -> None:
 
 
 async def test_close_stops_the_timer() -> None:
-    timer = AttemptTimer(0.05)
-    seen: list[Watch] = []
-    task = asyncio.create_task(watched_sleep(timer, 0.2, seen))
+    timer, _, task = start_attempt(0.05, 0.2)
     await asyncio.sleep(0)
     timer.close()
     assert len(timer) == 0
