@@ -13,12 +13,14 @@ What is collected:
     the same page (a recipe, then the code that exercises it);
   - ``<!-- docs-test: pytest -->`` runs the block as a pytest test module (with pytester), in
     the configuration the page recommends (``asyncio_mode = "auto"``);
+    ``<!-- docs-test: pytest app.py -->`` saves the block as ``app.py`` beside the test
+    module, which is the ``continue`` block after it (an app, then its test);
   - ``<!-- docs-test: redis -->`` needs a Redis server: its URL is put in ``REDIS_URL`` (from
     ``KUAISHOU_TEST_REDIS_URL``, or a ``redis-server`` started for the session); without one the
     block is skipped, or fails when ``KUAISHOU_REQUIRE_REDIS`` is set, as in CI;
-  - ``<!-- docs-test: skip REASON -->`` does not run the block (code that needs the real
-    platform or a package we do not depend on, such as FastAPI). It is still compiled, and
-    every name it imports from ``kuaishou_mp`` must exist.
+  - ``<!-- docs-test: skip REASON -->`` does not run the block (code that must reach the real
+    platform). It is still compiled, and every name it imports from ``kuaishou_mp`` must
+    exist.
 * every ``kuaishou-mp ...`` command line in ``bash`` blocks is parsed by the real click
   commands: an unknown command or option, or a bad value, fails.
 * ``README.md``'s example calls the real platform's default base URL and a ``load_authorizers()``
@@ -248,10 +250,16 @@ def test_example_runs(
             check_kuaishou_imports(block)
         pytest.skip(f"{head.where}: {head.marker_arg}")
     if head.marker == "pytest":
-        assert len(chain) == 1, f"{head.where}: a pytest example cannot be continued"
         pytester: pytest.Pytester = request.getfixturevalue("pytester")
         pytester.makeini(PYTEST_INI)
-        pytester.makepyfile(test_docs_example=head.code)
+        if head.marker_arg:  # ``pytest app.py``: this block is the module the next one tests
+            assert re.fullmatch(r"[a-z_]+\.py", head.marker_arg), head.where
+            assert len(chain) == 2, f"{head.where}: a module needs one test block after it"
+            pytester.makepyfile(**{head.marker_arg.removesuffix(".py"): head.code})
+            pytester.makepyfile(test_docs_example=chain[1].code)
+        else:
+            assert len(chain) == 1, f"{head.where}: a pytest example cannot be continued"
+            pytester.makepyfile(test_docs_example=head.code)
         with time_limit(TIMEOUT, head.where):
             outcome = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q")
         counts = outcome.parseoutcomes()
@@ -276,8 +284,7 @@ def test_harness_finds_the_examples() -> None:
     run = {c[0].path for c in chains if c[0].marker != "skip"}
     guides = [DOCS / "index.md", DOCS / "quickstart.md", *DOCS.glob("concepts/*.md")]
     guides += DOCS.glob("recipes/*.md")
-    compiled_only = {DOCS / "recipes" / "fastapi.md"}  # FastAPI is not a dependency
-    assert [p.relative_to(ROOT) for p in guides if p not in run | compiled_only] == []
+    assert [p.relative_to(ROOT) for p in guides if p not in run] == []
 
 
 # -- the README ----------------------------------------------------------------------------------

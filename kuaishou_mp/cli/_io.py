@@ -172,7 +172,12 @@ def _csv_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
                 _check_value(source, number, name, value)
             yield number, app_id, token
     except csv.Error as exc:
-        raise InputFileError(source, reader.line_num, f"not valid CSV ({exc})") from None
+        # Python 3.10's csv refuses a NUL byte itself; later ones pass it to _check_value.
+        if "NUL" in str(exc):
+            problem = "a field contains whitespace or control characters (NUL)"
+        else:
+            problem = f"not valid CSV ({exc})"
+        raise InputFileError(source, reader.line_num, problem) from None
 
 
 @attrs.frozen
