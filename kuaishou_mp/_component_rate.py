@@ -8,8 +8,9 @@ TCP CUBIC (RFC 8312) applied to requests per second:
 * each sent call feeds a smoothed measurement of the rate actually sent (0.5 s buckets,
   exponential smoothing 0.8), because the rate that was throttled is the one *sent*, not the
   one allowed;
-* a throttle remembers the rate at which it happened as ``w_max`` and multiplies the rate by
-  ``beta`` (0.7);
+* a throttle remembers the rate at which it happened as ``w_max`` (the rate sent, or the rate
+  of answers that got through if that is less: the last good rate, at most the platform's
+  limit) and sets the rate to ``beta`` (0.7) times it;
 * every success moves the rate along ``scale * (t - K)**3 + w_max``, where ``t`` is the time
   since the last decrease and ``K = cbrt(w_max * (1 - beta) / scale)`` is the time at which the
   curve is back at ``w_max``: fast at first, flat near the rate that failed, then probing
@@ -17,11 +18,15 @@ TCP CUBIC (RFC 8312) applied to requests per second:
 * the rate never exceeds twice the measured send rate (an idle client does not build up an
   allowance) nor the hard cap (``RateLimit.global_qps``), and never falls below ``min_rate``.
 
-Throttles of calls sent before the last decrease count once: they were in flight at the old
-rate and say nothing about the new one (TCP reduces once per window for the same reason).
+A decrease counts once per platform window: throttles of calls sent less than ``holdoff``
+(1 s, the platform's QPS window) after the last decrease are ignored. Calls in flight at the
+old rate come back throttled, and so do calls sent at the new rate while the platform's window
+still holds the old rate's calls; neither says the new rate is too high. Without the hold-off
+the rate collapses to the floor in a second (x0.7 per round trip). TCP reduces once per
+window of data for the same reason.
 
 Every method takes ``now`` (monotonic seconds); nothing here reads a clock, sleeps or
-allocates on the success path. The whole state is eight floats (:meth:`ComponentRate.state`),
+allocates on the success path. The whole state is ten floats (:meth:`ComponentRate.state`),
 so a shared store (Redis, with its own clock) can hold it.
 """
 
@@ -33,6 +38,8 @@ BETA = 0.7
 """Multiplicative decrease on a throttle (botocore's and CUBIC's ``beta``)."""
 SCALE = 0.4
 """CUBIC's ``C``, in calls/s per s**3 (botocore's scale constant)."""
+HOLDOFF = 1.0
+"""Seconds after a decrease during which sent calls cannot cause another (the platform's window)."""
 MIN_RATE = 0.5
 """The rate never falls below this (calls/s): a throttled client keeps making progress."""
 SMOOTHING = 0.8
@@ -41,6 +48,42 @@ BUCKET = 0.5
 """Length in seconds of the buckets the send rate is measured in."""
 
 _NEVER = -math.inf
+
+
+class RateMeter:
+    """A smoothed events-per-second measurement in fixed buckets (botocore's ``RateClocker``).
+
+    Three floats; :meth:`tick` is a comparison and an addition except once per bucket.
+    """
+
+    __slots__ = ("count", "smoothed", "start")
+
+    def __init__(self) -> None:
+        self.start = _NEVER
+        self.count = 0.0
+        self.smoothed = 0.0
+
+    def tick(self, now: float) -> None:
+        """Count one event at ``now``."""
+        start = self.start
+        if now < start + BUCKET:
+            self.count += 1.0
+            return
+        bucket = now - now % BUCKET
+        if start != _NEVER:
+            rate = self.count / (bucket - start)
+            self.smoothed = SMOOTHING * rate + (1.0 - SMOOTHING) * self.smoothed
+        self.start = bucket
+        self.count = 1.0
+
+    def rate(self, now: float) -> float:
+        """The smoothed rate; before the first bucket closes, the open bucket's events over its
+        elapsed time (at least one bucket)."""
+        if self.smoothed > 0.0:
+            return self.smoothed
+        if self.start == _NEVER:
+            return 0.0
+        return self.count / max(now - self.start, BUCKET)
 
 
 class ComponentRate:
@@ -56,14 +99,14 @@ class ComponentRate:
 
     __slots__ = (
         "_beta",
-        "_bucket_count",
-        "_bucket_start",
         "_cap",
+        "_holdoff",
         "_k",
         "_last_fail",
-        "_measured",
         "_min_rate",
+        "_ok",
         "_scale",
+        "_sent",
         "_w_max",
         "rate",
     )
@@ -75,6 +118,7 @@ class ComponentRate:
         beta: float = BETA,
         scale: float = SCALE,
         min_rate: float = MIN_RATE,
+        holdoff: float = HOLDOFF,
     ) -> None:
         """Create the calculator.
 
@@ -83,6 +127,8 @@ class ComponentRate:
             beta: Factor applied on a throttle, in (0, 1).
             scale: CUBIC's growth constant, > 0.
             min_rate: Floor of the rate, > 0 (and at most ``cap``).
+            holdoff: Seconds after a decrease during which sent calls cannot cause another,
+                >= 0 (the platform's rate window).
         """
         if not 0.0 < beta < 1.0:
             raise ValueError(f"beta must be in (0, 1), got {beta!r}")
@@ -92,6 +138,9 @@ class ComponentRate:
             raise ValueError(f"cap must be a finite number > 0 or None, got {cap!r}")
         if not (min_rate > 0 and math.isfinite(min_rate)):
             raise ValueError(f"min_rate must be a finite number > 0, got {min_rate!r}")
+        if not (holdoff >= 0 and math.isfinite(holdoff)):
+            raise ValueError(f"holdoff must be a finite number >= 0, got {holdoff!r}")
+        self._holdoff = holdoff
         self._cap = math.inf if cap is None else float(cap)
         self._beta = beta
         self._scale = scale
@@ -101,39 +150,22 @@ class ComponentRate:
         self._w_max = 0.0
         self._k = 0.0
         self._last_fail = _NEVER
-        self._measured = 0.0
-        self._bucket_start = _NEVER
-        self._bucket_count = 0.0
+        self._sent = RateMeter()
+        self._ok = RateMeter()
 
     # -- measurement -----------------------------------------------------------------------
 
     def on_send(self, now: float) -> None:
         """Record that one call was sent at ``now``."""
-        start = self._bucket_start
-        if start == _NEVER:
-            self._bucket_start = now - now % BUCKET
-            self._bucket_count = 1.0
-            return
-        if now >= start + BUCKET:
-            bucket = now - now % BUCKET
-            sent_rate = self._bucket_count / (bucket - start)
-            self._measured = SMOOTHING * sent_rate + (1.0 - SMOOTHING) * self._measured
-            self._bucket_start = bucket
-            self._bucket_count = 1.0
-        else:
-            self._bucket_count += 1.0
+        self._sent.tick(now)
 
     def measured_rate(self, now: float) -> float:
-        """The smoothed rate calls were sent at (calls/s), including the bucket in progress.
+        """The smoothed rate calls were sent at (calls/s)."""
+        return self._sent.rate(now)
 
-        Before the first bucket closes, the calls of the open bucket over its elapsed time.
-        """
-        if self._measured > 0.0:
-            return self._measured
-        start = self._bucket_start
-        if start == _NEVER:
-            return 0.0
-        return self._bucket_count / max(now - start, BUCKET)
+    def good_rate(self, now: float) -> float:
+        """The smoothed rate of answers that were not throttles (calls/s)."""
+        return self._ok.rate(now)
 
     # -- feedback --------------------------------------------------------------------------
 
@@ -156,15 +188,21 @@ class ComponentRate:
         """A component-wide throttle answered a call sent at ``sent_at``: lower the rate.
 
         Returns:
-            Whether the rate was lowered (``False`` for a call sent before the last decrease).
+            Whether the rate was lowered (``False`` for a call sent less than ``holdoff``
+            after the last decrease).
         """
-        if sent_at < self._last_fail:
+        if sent_at < self._last_fail + self._holdoff:
             return False
-        measured = self.measured_rate(now)
-        if measured <= 0.0:
-            measured = self.rate
-        # The rate that failed is what was really sent, and never more than what was allowed.
-        failed_at = min(measured, self.rate)
+        sent = self._sent.rate(now)
+        if sent <= 0.0:
+            sent = self.rate
+        # The rate that failed is what was really sent, and never more than what was allowed;
+        # the platform's limit lies at most at what got through meanwhile ("the last good
+        # rate"), so the curve is centred there and flattens out at the limit itself.
+        failed_at = min(sent, self.rate)
+        good = self._ok.rate(now)
+        if 0.0 < good < failed_at:
+            failed_at = good
         if not math.isfinite(failed_at):  # nothing measured and no cap: start from the floor
             failed_at = self._min_rate / self._beta
         self._w_max = failed_at
@@ -175,12 +213,13 @@ class ComponentRate:
 
     def on_success(self, now: float) -> None:
         """An answer that was not a throttle arrived at ``now``: move the rate along the curve."""
+        self._ok.tick(now)
         last = self._last_fail
         if last == _NEVER:
             return
         d = now - last - self._k
         target = self._scale * d * d * d + self._w_max
-        ceiling = 2.0 * self.measured_rate(now)
+        ceiling = 2.0 * self._sent.rate(now)
         if ceiling > 0.0 and target > ceiling:
             target = ceiling
         cap = self._cap
@@ -198,30 +237,32 @@ class ComponentRate:
 
     # -- state for a shared store ------------------------------------------------------------
 
-    def state(self) -> tuple[float, float, float, float, float, float, float, float]:
-        """The learned state as eight floats, in the order :meth:`restore` takes them.
+    def state(self) -> tuple[float, ...]:
+        """The learned state as ten floats, in the order :meth:`restore` takes them.
 
-        ``(rate, w_max, k, last_fail, measured, bucket_start, bucket_count, cap)``; times are on
-        the caller's clock (``-inf`` for "never").
+        ``(rate, w_max, k, last_fail)`` and ``(start, count, smoothed)`` of the sent and of the
+        good-answer meters; times are on the caller's clock (``-inf`` for "never").
         """
+        sent, ok = self._sent, self._ok
         return (
             self.rate,
             self._w_max,
             self._k,
             self._last_fail,
-            self._measured,
-            self._bucket_start,
-            self._bucket_count,
-            self._cap,
+            sent.start,
+            sent.count,
+            sent.smoothed,
+            ok.start,
+            ok.count,
+            ok.smoothed,
         )
 
-    def restore(self, state: tuple[float, float, float, float, float, float, float, float]) -> None:
+    def restore(self, state: tuple[float, ...]) -> None:
         """Take over a state produced by :meth:`state` (the cap and constants stay this one's)."""
-        rate, w_max, k, last_fail, measured, bucket_start, bucket_count, _cap = state
+        if len(state) != 10:
+            raise ValueError(f"a ComponentRate state has 10 floats, got {len(state)}")
+        rate, self._w_max, self._k, self._last_fail = state[:4]
         self.rate = min(rate, self._cap)
-        self._w_max = w_max
-        self._k = k
-        self._last_fail = last_fail
-        self._measured = measured
-        self._bucket_start = bucket_start
-        self._bucket_count = bucket_count
+        sent, ok = self._sent, self._ok
+        sent.start, sent.count, sent.smoothed = state[4:7]
+        ok.start, ok.count, ok.smoothed = state[7:]

@@ -46,7 +46,7 @@ def test_a_throttle_multiplies_the_measured_rate_by_beta() -> None:
     assert calc.recovery_time == pytest.approx((measured * (1 - BETA) / SCALE) ** (1 / 3))
 
 
-def test_throttles_of_calls_sent_before_the_decrease_count_once() -> None:
+def test_throttles_within_one_window_of_the_decrease_count_once() -> None:
     calc = ComponentRate()
     end = send_at(calc, 100.0, 0.0, 3.0)
     assert calc.on_throttle(end, sent_at=end - 0.01)
@@ -54,8 +54,11 @@ def test_throttles_of_calls_sent_before_the_decrease_count_once() -> None:
     # Calls in flight at the old rate come back throttled too: no further decrease.
     assert not calc.on_throttle(end + 0.05, sent_at=end - 0.02)
     assert calc.rate == first
-    # A call sent after the decrease and throttled means the new rate is still too high.
-    assert calc.on_throttle(end + 0.2, sent_at=end + 0.1)
+    # Sent at the new rate but while the platform's window still held the old rate's calls.
+    assert not calc.on_throttle(end + 0.95, sent_at=end + 0.9)
+    assert calc.rate == first
+    # Sent a full window after the decrease and throttled: the new rate is still too high.
+    assert calc.on_throttle(end + 1.1, sent_at=end + 1.0)
     assert calc.rate < first
 
 
@@ -77,6 +80,26 @@ def test_cubic_recovery_reaches_the_last_max_at_k_and_then_grows_beyond_it() -> 
     assert samples[0.5] - low > samples[1.0] - samples[0.5]
     assert samples[1.0] == pytest.approx(w_max, rel=1e-3)
     assert samples[1.5] > w_max
+
+
+def test_the_last_max_is_what_got_through_when_less_than_what_was_sent() -> None:
+    calc = ComponentRate()
+    t = 0.0
+    for i in range(300):  # 100/s sent for 3 s, only every other call answered without a throttle
+        calc.on_send(t)
+        if i % 2:
+            calc.on_success(t)
+        t += 0.01
+    assert calc.measured_rate(t) == pytest.approx(100.0, rel=0.02)
+    assert calc.good_rate(t) == pytest.approx(50.0, rel=0.02)
+    assert calc.on_throttle(t, sent_at=t)
+    assert calc.last_max == pytest.approx(calc.good_rate(t))
+    assert calc.rate == pytest.approx(BETA * calc.good_rate(t))
+
+
+def test_restore_refuses_a_state_of_the_wrong_size() -> None:
+    with pytest.raises(ValueError, match="10 floats"):
+        ComponentRate().restore((1.0, 2.0))
 
 
 def test_the_rate_never_exceeds_the_cap() -> None:
@@ -115,12 +138,12 @@ def test_an_idle_client_builds_up_no_allowance() -> None:
     assert calc.rate < 15
 
 
-def test_state_round_trips_through_eight_floats() -> None:
+def test_state_round_trips_through_ten_floats() -> None:
     calc = ComponentRate(cap=500.0)
     t = send_at(calc, 300.0, 0.0, 3.0)
     calc.on_throttle(t, sent_at=t)
     state = calc.state()
-    assert len(state) == 8
+    assert len(state) == 10
     assert all(isinstance(x, float) for x in state)
     other = ComponentRate(cap=500.0)
     other.restore(state)
