@@ -41,9 +41,9 @@ class OutageCircuit:
 
     Wiring: :meth:`allow` before each attempt is sent (``False``: raise
     ``PlatformUnavailableError`` with :meth:`retry_after`); :meth:`on_success` after any
-    answer that proves the platform up (including business errors: the platform answered);
-    :meth:`on_failure` after a transient failure (5xx, connection error, timeout, server
-    error). Throttles are neither: they mean "up, but slow down".
+    answer that proves the platform up (business errors and throttles included: the platform
+    answered); :meth:`on_failure` after a transient failure (5xx, connection error, timeout,
+    server error).
     """
 
     __slots__ = (
