@@ -19,6 +19,7 @@ from .errors import (
     DomainNotFoundError,
     InvalidInputError,
     KuaishouError,
+    PlatformUnavailableError,
     RateLimitedError,
     RefreshTokenExpiredError,
     RequestTimeoutError,
@@ -42,6 +43,7 @@ from .models import (
 )
 from .ratelimit import InProcessLimiter, Limiter, RateLimit
 from .retry import RetryPolicy
+from .retry_budget import RetryBudget
 from .timeout import Timeout
 from .tokens import InMemoryTokenProvider, TokenProvider, TokenUnavailableError
 
@@ -74,6 +76,7 @@ __all__ = [
     "InvalidInputError",
     "KuaishouError",
     "Limiter",
+    "PlatformUnavailableError",
     "RateLimit",
     "RateLimitedError",
     "ReconcileMode",
@@ -82,6 +85,7 @@ __all__ = [
     "RefreshTokenExpiredError",
     "RequestTimeoutError",
     "ResponseValidationError",
+    "RetryBudget",
     "RetryPolicy",
     "ServerDomains",
     "ServerError",

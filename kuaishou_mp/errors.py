@@ -14,6 +14,7 @@ The hierarchy::
     ├── TransportError               the answer never arrived as a JSON result
     │   └── RequestTimeoutError      connect or total timeout, or the call's deadline
     ├── ResponseValidationError      JSON arrived but does not fit the model
+    ├── PlatformUnavailableError     the platform is down: not sent (outage circuit open)
     ├── InvalidInputError            (also a ValueError) refused before sending
     └── ClientClosedError            (also a RuntimeError) the client was closed
 
@@ -34,6 +35,7 @@ __all__ = [
     "DomainNotFoundError",
     "InvalidInputError",
     "KuaishouError",
+    "PlatformUnavailableError",
     "RateLimitedError",
     "RefreshTokenExpiredError",
     "RequestTimeoutError",
@@ -244,6 +246,37 @@ class ResponseValidationError(KuaishouError):
             if len(self.errors) > 5:
                 message += f"; and {len(self.errors) - 5} more"
         super().__init__(message, endpoint=endpoint, app_id=app_id)
+
+
+class PlatformUnavailableError(KuaishouError):
+    """The platform is down: the call was not sent, it failed fast.
+
+    Raised while the client's outage circuit is open, that is after most recent calls, for
+    many distinct authorizers, failed with transient errors. A probe call goes through every
+    few seconds and the first success lets calls through again.
+
+    Args:
+        message: What happened.
+        retry_after: Seconds until the next probe may go, when known.
+        endpoint: The endpoint name.
+        app_id: The authorizer's app id.
+
+    Attributes:
+        retry_after: Seconds until the next probe may go, or ``None``.
+    """
+
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str = "the platform is unavailable (outage circuit open); the call was not sent",
+        *,
+        retry_after: float | None = None,
+        endpoint: str | None = None,
+        app_id: str | None = None,
+    ) -> None:
+        super().__init__(message, endpoint=endpoint, app_id=app_id)
+        self.retry_after = retry_after
 
 
 class InvalidInputError(KuaishouError, ValueError):

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ._capacity import ComponentWindow
 from ._faults import HUGE_PREFIX, HUGE_SUFFIX, Fault
 from ._json import dumps, loads
 from ._models import (
@@ -146,6 +147,7 @@ class FakeKuaishou:
         record_requests: bool = True,
         seed: int | None = None,
         qps_window: float = 1.0,
+        component_qps: float | None = None,
     ) -> None:
         """Create a fake with no authorizers; see :meth:`add_authorizer`.
 
@@ -157,6 +159,8 @@ class FakeKuaishou:
                 always kept).
             seed: makes generated tokens and :meth:`chaos` draws reproducible.
             qps_window: the sliding window of ``qps_limit``, in seconds.
+            component_qps: request limit for all apps together in any :attr:`qps_window`;
+                ``None`` = unlimited.
         """
         self.component_app_id: str = component_app_id
         """The third-party platform app id every request must carry."""
@@ -169,6 +173,14 @@ class FakeKuaishou:
         self.qps_window: float = qps_window
         """Length of the :attr:`qps_limit` sliding window in seconds (1.0 like the platform's
         QPS; shorten it to keep tests fast)."""
+        self.component_qps: float | None = component_qps
+        """Component-wide limit, unpublished like the platform's: a request processed when all
+        apps together already had at least this many admitted requests in the preceding
+        :attr:`qps_window` seconds answers ``400002``, whoever it is for. Settable."""
+        self.outage: Fault | None = None
+        """While set, every request is answered with this fault (``Fault.http(503)`` for a
+        platform that is down), before queued faults; ``None`` ends the outage. Settable."""
+        self._component_window = ComponentWindow()
         self.record_requests: bool = record_requests
         """Whether :attr:`requests` and :meth:`arrivals` are kept. Settable."""
         self.requests: list[RecordedRequest] = []
@@ -714,7 +726,9 @@ class FakeKuaishou:
             auth._arrivals.append(arrived)
 
         fault: Fault | None = None
-        if self._global_faults:
+        if self.outage is not None:
+            fault = self.outage
+        elif self._global_faults:
             fault = self._global_faults.popleft()
         elif auth is not None and auth._faults:
             fault = auth._faults.popleft()
@@ -789,9 +803,14 @@ class FakeKuaishou:
             return _BAD_TOKEN
         if auth.token_expired:
             return _EXPIRED
+        component_qps = self.component_qps
+        now = monotonic()
+        if component_qps is not None and self._component_window.full(
+            component_qps, self.qps_window, now
+        ):
+            return _RATE_LIMITED
         limit = self.qps_limit
         if limit is not None:
-            now = monotonic()
             window = auth._window
             if window is None:
                 window = auth._window = collections.deque()
@@ -801,6 +820,8 @@ class FakeKuaishou:
             if len(window) >= limit:
                 return _RATE_LIMITED
             window.append(now)
+        if component_qps is not None:
+            self._component_window.admit(now)
         if endpoint is _EP_INFO:
             return dumps({"result": 1, "error_msg": "success", **auth.info}), "ok"
         if endpoint is _EP_SERVER:

@@ -1,0 +1,54 @@
+"""The running count behind a :class:`~kuaishou_mp.retry_budget.RetryBudget`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._windows import SlidingCount
+
+if TYPE_CHECKING:
+    from .retry_budget import RetryBudget
+
+_BUCKETS = 10
+
+
+class BudgetMeter:
+    """First attempts and retries in the budget's sliding window; clock passed in.
+
+    Wiring: :meth:`record_request` when a call's first attempt is sent, :meth:`try_withdraw`
+    before each retry (after the policy decided the failure is retryable). Both are a few
+    integer operations on a preallocated ring.
+    """
+
+    __slots__ = ("_ratio", "_refusing", "_requests", "_reserve", "_retries")
+
+    def __init__(self, budget: RetryBudget) -> None:
+        """Create the meter; :meth:`RetryBudget.build` is the usual way."""
+        self._ratio = budget.ratio
+        self._reserve = budget.min_per_second * budget.window
+        self._requests = SlidingCount(budget.window, _BUCKETS)
+        self._retries = SlidingCount(budget.window, _BUCKETS)
+        self._refusing = False
+
+    def record_request(self, now: float) -> None:
+        """A call's first attempt was sent at ``now``."""
+        self._requests.add(now)
+
+    def available(self, now: float) -> float:
+        """Retries the budget would still allow at ``now`` (may be fractional or negative)."""
+        return self._ratio * self._requests.total(now) + self._reserve - self._retries.total(now)
+
+    def try_withdraw(self, now: float) -> bool:
+        """Take one retry from the budget at ``now``; ``False`` (and nothing taken) if spent."""
+        if self.available(now) >= 1.0:
+            self._retries.add(now)
+            self._refusing = False
+            return True
+        self._refusing = True
+        return False
+
+    @property
+    def refusing(self) -> bool:
+        """Whether the last :meth:`try_withdraw` was refused: an episode of refusals is under
+        way (the caller logs once when this turns ``True``)."""
+        return self._refusing

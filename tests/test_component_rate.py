@@ -1,0 +1,200 @@
+"""The component-wide CUBIC rate calculator, on a virtual clock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kuaishou_mp._component_rate import BETA, MIN_RATE, SCALE, ComponentRate
+
+
+def send_at(calc: ComponentRate, rate: float, start: float, seconds: float) -> float:
+    """Send evenly at ``rate`` calls/s from ``start`` for ``seconds``; return the end time."""
+    n = round(rate * seconds)
+    for i in range(n):
+        calc.on_send(start + i / rate)
+    return start + n / rate
+
+
+def test_before_any_throttle_the_rate_is_the_cap_or_unlimited() -> None:
+    free, capped = ComponentRate(), ComponentRate(cap=80.0)
+    for calc in (free, capped):
+        send_at(calc, 100.0, 0.0, 3.0)
+        calc.on_success(3.0)
+    assert free.rate == math.inf
+    assert not free.throttled
+    assert capped.rate == 80.0
+    assert not capped.throttled
+
+
+def test_measured_rate_follows_the_send_rate() -> None:
+    calc = ComponentRate()
+    end = send_at(calc, 200.0, 0.0, 4.0)
+    assert calc.measured_rate(end) == pytest.approx(200.0, rel=0.01)
+    end = send_at(calc, 50.0, end, 4.0)
+    assert calc.measured_rate(end) == pytest.approx(50.0, rel=0.02)
+
+
+def test_a_throttle_multiplies_the_measured_rate_by_beta() -> None:
+    calc = ComponentRate()
+    end = send_at(calc, 100.0, 0.0, 3.0)
+    measured = calc.measured_rate(end)
+    assert calc.on_throttle(end, sent_at=end - 0.01)
+    assert calc.rate == pytest.approx(BETA * measured)
+    assert calc.last_max == pytest.approx(measured)
+    assert calc.recovery_time == pytest.approx((measured * (1 - BETA) / SCALE) ** (1 / 3))
+
+
+def test_throttles_within_one_window_of_the_decrease_count_once() -> None:
+    calc = ComponentRate()
+    end = send_at(calc, 100.0, 0.0, 3.0)
+    assert calc.on_throttle(end, sent_at=end - 0.01)
+    first = calc.rate
+    # Calls in flight at the old rate come back throttled too: no further decrease.
+    assert not calc.on_throttle(end + 0.05, sent_at=end - 0.02)
+    assert calc.rate == first
+    # Sent at the new rate but while the platform's window still held the old rate's calls.
+    assert not calc.on_throttle(end + 0.95, sent_at=end + 0.9)
+    assert calc.rate == first
+    # Sent a full window after the decrease and throttled: the new rate is still too high.
+    assert calc.on_throttle(end + 1.1, sent_at=end + 1.0)
+    assert calc.rate < first
+
+
+def test_cubic_recovery_reaches_the_last_max_at_k_and_then_grows_beyond_it() -> None:
+    calc = ComponentRate()
+    t = send_at(calc, 300.0, 0.0, 3.0)
+    calc.on_throttle(t, sent_at=t)
+    w_max, k, t0 = calc.last_max, calc.recovery_time, t
+    low = calc.rate
+    samples: dict[float, float] = {}
+    # Keep sending faster than the curve, so the 2x-measured ceiling never binds.
+    for frac in (0.25, 0.5, 0.75, 1.0, 1.5):
+        t = send_at(calc, 400.0, t, t0 + frac * k - t)
+        calc.on_success(t)
+        samples[frac] = calc.rate
+    assert calc.curve(t0 + k) == pytest.approx(w_max)
+    assert low < samples[0.25] < samples[0.5] < samples[0.75] < samples[1.0]
+    # Concave before K: the first half of the way recovers more than the second half.
+    assert samples[0.5] - low > samples[1.0] - samples[0.5]
+    assert samples[1.0] == pytest.approx(w_max, rel=1e-3)
+    assert samples[1.5] > w_max
+
+
+def test_the_last_max_is_what_got_through_when_less_than_what_was_sent() -> None:
+    calc = ComponentRate()
+    t = 0.0
+    for i in range(300):  # 100/s sent for 3 s, only every other call answered without a throttle
+        calc.on_send(t)
+        if i % 2:
+            calc.on_success(t)
+        t += 0.01
+    assert calc.measured_rate(t) == pytest.approx(100.0, rel=0.02)
+    assert calc.good_rate(t) == pytest.approx(50.0, rel=0.02)
+    assert calc.on_throttle(t, sent_at=t)
+    assert calc.last_max == pytest.approx(calc.good_rate(t))
+    assert calc.rate == pytest.approx(BETA * calc.good_rate(t))
+
+
+def test_restore_refuses_a_state_of_the_wrong_size() -> None:
+    with pytest.raises(ValueError, match="10 floats"):
+        ComponentRate().restore((1.0, 2.0))
+
+
+def test_the_rate_never_exceeds_the_cap() -> None:
+    calc = ComponentRate(cap=50.0)
+    t = send_at(calc, 100.0, 0.0, 3.0)
+    calc.on_throttle(t, sent_at=t)
+    assert calc.rate == pytest.approx(50.0 * BETA)  # the rate allowed, not the one measured
+    seen = []
+    for _ in range(60):
+        t = send_at(calc, 100.0, t, 1.0)
+        calc.on_success(t)
+        seen.append(calc.rate)
+    assert max(seen) == 50.0
+    assert calc.curve(t) > 50.0  # the uncapped curve went on
+
+
+def test_the_rate_never_falls_below_the_floor() -> None:
+    calc = ComponentRate()
+    t = send_at(calc, 10.0, 0.0, 2.0)
+    for _ in range(30):
+        t += 1.0
+        calc.on_send(t)
+        calc.on_throttle(t, sent_at=t)
+    assert calc.rate == MIN_RATE
+
+
+def test_an_idle_client_builds_up_no_allowance() -> None:
+    calc = ComponentRate()
+    t = send_at(calc, 100.0, 0.0, 3.0)
+    calc.on_throttle(t, sent_at=t)
+    # Then a trickle of 5/s for a long time: the curve rises far, the rate stays near 2x.
+    t = send_at(calc, 5.0, t, 60.0)
+    calc.on_success(t)
+    assert calc.curve(t) > 1000
+    assert calc.rate <= 2 * calc.measured_rate(t) + 1e-9
+    assert calc.rate < 15
+
+
+def test_state_round_trips_through_ten_floats() -> None:
+    calc = ComponentRate(cap=500.0)
+    t = send_at(calc, 300.0, 0.0, 3.0)
+    calc.on_throttle(t, sent_at=t)
+    state = calc.state()
+    assert len(state) == 10
+    assert all(isinstance(x, float) for x in state)
+    other = ComponentRate(cap=500.0)
+    other.restore(state)
+    for c in (calc, other):
+        c.on_send(t + 2.0)
+        c.on_success(t + 2.0)
+    assert other.rate == calc.rate
+    assert other.state() == calc.state()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"beta": 1.0},
+        {"beta": 0.0},
+        {"scale": 0.0},
+        {"cap": 0.0},
+        {"cap": math.inf},
+        {"min_rate": -1.0},
+    ],
+)
+def test_bad_constants_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        ComponentRate(**kwargs)
+
+
+def test_closed_loop_against_a_fixed_limit_settles_near_it() -> None:
+    """A virtual platform admitting L calls per second; the client sends at the learned rate."""
+    limit = 300
+    calc = ComponentRate()
+    dt = 0.01
+    window: list[float] = []
+    ok = throttled = 0
+    credit = 0.0
+    demand = 2000.0  # the client could send far faster
+    t = 0.0
+    ok_late = 0
+    while t < 60.0:
+        credit += min(calc.rate, demand) * dt
+        while credit >= 1.0:
+            credit -= 1.0
+            calc.on_send(t)
+            window = [a for a in window if a > t - 1.0] if len(window) >= limit else window
+            if len(window) < limit:
+                window.append(t)
+                ok += 1
+                ok_late += t >= 20.0
+                calc.on_success(t)
+            else:
+                throttled += 1
+                calc.on_throttle(t, sent_at=t)
+        t += dt
+    assert ok_late / 40.0 >= 0.8 * limit  # after learning, most of the limit is used
+    assert throttled / (ok + throttled) < 0.1
