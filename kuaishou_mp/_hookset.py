@@ -88,7 +88,7 @@ class HookSet:
         InvalidInputError: An item of ``hooks`` is not a :class:`~kuaishou_mp.Hooks`.
     """
 
-    __slots__ = ("_failed", "_hooks", "_targets", "enabled")
+    __slots__ = ("_failed", "_hooks", "_targets", "_wants_attempts", "enabled")
 
     def __init__(self, hooks: Iterable[Hooks] = ()) -> None:
         self._hooks = tuple(hooks)
@@ -108,6 +108,9 @@ class HookSet:
         }
         self._failed: set[int] = set()  # ids of hooks already warned about (held in _hooks)
         self.enabled = bool(self._hooks)
+        self._wants_attempts = bool(
+            self._targets["on_attempt_start"] or self._targets["on_attempt_end"]
+        )
 
     @property
     def hooks(self) -> tuple[Hooks, ...]:
@@ -143,13 +146,16 @@ class HookSet:
         attempt: int,
         limiter_wait: float = 0.0,
         learned_rate: float | None = None,
-    ) -> AttemptStart:
+    ) -> AttemptStart | None:
         """Build the :class:`AttemptStart` of an attempt that goes now, and emit it.
 
         ``url`` must already be redacted (:func:`~kuaishou_mp._scrub.redact_url`; it depends
         on the endpoint only, so the pipeline computes it once per client and endpoint). Pass
-        the returned event to :meth:`attempt_end` when the attempt ends, however it ends.
+        what this returns to :meth:`attempt_end` when the attempt ends, however it ends:
+        ``None`` when no hook listens to attempts (then nothing was built).
         """
+        if not self._wants_attempts:
+            return None
         event = AttemptStart(
             endpoint, method, url, app_id, attempt, limiter_wait, time.time_ns(), learned_rate
         )
@@ -159,19 +165,21 @@ class HookSet:
 
     def attempt_end(
         self,
-        start: AttemptStart,
+        start: AttemptStart | None,
         *,
         duration: float,
         error: BaseException | None = None,
         status: int | None = None,
         result_code: int | None = None,
-    ) -> AttemptEnd:
-        """Emit the :class:`AttemptEnd` of ``start``'s attempt.
+    ) -> AttemptEnd | None:
+        """Emit the :class:`AttemptEnd` of ``start``'s attempt (nothing when it is ``None``).
 
         Call it for every attempt begun, in a ``finally`` (a cancelled attempt too: its
         ``error`` is the ``CancelledError``). ``status`` and ``result_code`` default to what
         ``error`` carries; on success pass the answer's status (``result_code`` 1).
         """
+        if start is None:
+            return None
         if error is not None:
             error_status, error_code = _details(error)
             status = error_status if status is None else status

@@ -93,7 +93,6 @@ class _Target:
             "http.request.method": method,
             "server.address": parts.hostname or "",
             "server.port": port,
-            "url.scheme": scheme,
             "url.template": self.path,
         }
 
@@ -229,13 +228,15 @@ class OpenTelemetryHooks(Hooks):
                 self._spans[id(start)] = entry
             return
         span = entry[1]
+        ended: dict[str, Any] = {}
         if event.status is not None:
-            span.set_attribute("http.response.status_code", event.status)
+            ended["http.response.status_code"] = event.status
         if event.result_code is not None:
-            span.set_attribute("kuaishou.result_code", event.result_code)
+            ended["kuaishou.result_code"] = event.result_code
         if event.error_type is not None:
-            span.set_attribute("error.type", event.error_type)
+            ended["error.type"] = event.error_type
             span.set_status(Status(StatusCode.ERROR, event.error_type))
+        span.set_attributes(ended)
         span.end(end_time=start.started_at_ns + round(event.duration * 1e9))
 
     def on_retry(self, event: RetryEvent) -> None:

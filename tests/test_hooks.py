@@ -80,7 +80,7 @@ class Broken(Hooks):
         raise ValueError("another hook bug")
 
 
-def start(hooks: HookSet, attempt: int = 1, app_id: str = "ks_a") -> AttemptStart:
+def start(hooks: HookSet, attempt: int = 1, app_id: str = "ks_a") -> AttemptStart | None:
     return hooks.attempt_start(
         endpoint="app_info",
         method="GET",
@@ -134,10 +134,12 @@ def test_redact_url_never_keeps_part_of_a_token() -> None:
 def test_events_are_frozen_and_slotted() -> None:
     hooks = HookSet([Recorder()])
     event = start(hooks)
+    assert event is not None
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         event.attempt = 2  # type: ignore[misc]
     assert not hasattr(event, "__dict__")
     end = hooks.attempt_end(event, duration=0.5, status=200, result_code=1)
+    assert end is not None
     assert (end.endpoint, end.app_id, end.attempt, end.ok, end.outcome) == (
         "app_info",
         "ks_a",
@@ -151,6 +153,7 @@ def test_attempt_events_in_order_and_matched_by_identity() -> None:
     recorder = Recorder()
     hooks = HookSet([recorder])
     first, second = start(hooks, app_id="ks_1"), start(hooks, app_id="ks_2")
+    assert first is not None
     hooks.attempt_end(second, duration=0.1, error=RateLimitedError("slow", code=400002))
     hooks.attempt_end(first, duration=0.2, status=200, result_code=1)
     kinds = [k for k, _ in recorder.events]
@@ -237,6 +240,22 @@ def test_no_hooks_is_disabled() -> None:
     assert HookSet().enabled is False
     assert HookSet([Hooks()]).enabled is True
     assert HookSet([Hooks()]).wants_bulk_progress is False
+
+
+def test_no_attempt_event_is_built_when_no_hook_listens_to_attempts() -> None:
+    class OnlyCalls(Hooks):
+        def __init__(self) -> None:
+            self.calls: list[CallEnd] = []
+
+        def on_call_end(self, event: CallEnd) -> None:
+            self.calls.append(event)
+
+    hook = OnlyCalls()
+    hooks = HookSet([hook])
+    assert start(hooks) is None
+    assert hooks.attempt_end(None, duration=0.1, status=200, result_code=1) is None
+    hooks.call_end(endpoint="app_info", method="GET", app_id="ks_a", attempts=1, duration=0.1)
+    assert [c.outcome for c in hook.calls] == ["ok"]
 
 
 def test_refuses_what_is_not_a_hook() -> None:

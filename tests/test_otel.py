@@ -63,7 +63,7 @@ class Telemetry:
         return found
 
     def start(self, attempt: int = 1, app_id: str = "ks_a", wait: float = 0.0) -> AttemptStart:
-        return self.hooks.attempt_start(
+        event = self.hooks.attempt_start(
             endpoint="app_info",
             method="GET",
             url=redact_url(RAW_URL),
@@ -71,6 +71,8 @@ class Telemetry:
             attempt=attempt,
             limiter_wait=wait,
         )
+        assert event is not None
+        return event
 
 
 @pytest.fixture
@@ -202,7 +204,6 @@ def test_duration_histogram(tel: Telemetry) -> None:
         ("http.request.method", "GET"),
         ("server.address", HOST),
         ("server.port", 443),
-        ("url.scheme", "https"),
         ("url.template", PATH),
     }
     ok = by[frozenset({*base, ("http.response.status_code", 200)})]
@@ -274,6 +275,7 @@ def test_learned_rate_from_attempts_and_circuit_state(tel: Telemetry) -> None:
         attempt=1,
         learned_rate=150.5,
     )
+    assert event is not None
     tel.hooks.attempt_end(event, duration=0.01, status=200, result_code=1)
     tel.hooks.circuit_change("open", "closed")
     found = tel.metrics()
@@ -346,4 +348,5 @@ def test_default_providers_are_the_global_ones() -> None:
         endpoint="app_info", method="GET", url=redact_url(RAW_URL), app_id=None, attempt=1
     )
     end = hooks.attempt_end(event, duration=0.1, status=200, result_code=1)
+    assert end is not None
     assert end.ok
