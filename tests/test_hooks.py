@@ -360,6 +360,7 @@ _CHILD = textwrap.dedent(
     log = logging.getLogger("kuaishou_mp")
     log.debug("a debug line")
     log.info("an info line")
+    log.warning("a warning line")  # without a handler of ours: not Python's last resort
     print(sorted(type(h).__name__ for h in log.handlers))
     """
 )
@@ -368,10 +369,20 @@ _CHILD = textwrap.dedent(
 @pytest.mark.parametrize(
     ("value", "shown", "hidden", "handlers"),
     [
-        ("debug", ["a debug line", "an info line"], [], "['NullHandler', '_EnvHandler']"),
-        ("INFO", ["an info line"], ["a debug line"], "['NullHandler', '_EnvHandler']"),
-        ("loud", [], ["a debug line", "an info line"], "['NullHandler']"),
-        ("", [], ["a debug line", "an info line"], "['NullHandler']"),
+        (
+            "debug",
+            ["a debug line", "an info line", "a warning line"],
+            [],
+            "['NullHandler', '_EnvHandler']",
+        ),
+        (
+            "INFO",
+            ["an info line", "a warning line"],
+            ["a debug line"],
+            "['NullHandler', '_EnvHandler']",
+        ),
+        ("loud", [], ["a debug line", "an info line", "a warning line"], "['NullHandler']"),
+        ("", [], ["a debug line", "an info line", "a warning line"], "['NullHandler']"),
     ],
 )
 def test_kuaishou_mp_log_adds_one_stderr_handler(
@@ -385,7 +396,8 @@ def test_kuaishou_mp_log_adds_one_stderr_handler(
     assert done.stdout.strip() == handlers
     for line in shown:
         assert done.stderr.count(line) == 1, done.stderr
-        assert f"kuaishou_mp {'DEBUG' if 'debug' in line else 'INFO'}] {line}" in done.stderr
+        level = line.split()[1].upper()
+        assert f"kuaishou_mp {level}] {line}" in done.stderr
     for line in hidden:
         assert line not in done.stderr
 
