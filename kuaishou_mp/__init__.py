@@ -7,6 +7,7 @@ thousands of mini-programs at once, within the platform's limits.
 from __future__ import annotations
 
 from ._client import DEFAULT_BASE_URL, Client
+from ._logging import setup_logging as _setup_logging
 from ._session import ConnectionLimits
 from .bulk import BulkProgress, BulkResult, BulkRun, BulkSummary
 from .domains import DomainChanges, ReconcileMode, ReconcilePlan, ReconcileResult, plan_reconcile
@@ -27,6 +28,16 @@ from .errors import (
     ServerError,
     TokenExpiredError,
     TransportError,
+)
+from .hooks import (
+    AttemptEnd,
+    AttemptStart,
+    BulkProgressEvent,
+    CallEnd,
+    CircuitChange,
+    Hooks,
+    RetryEvent,
+    ThrottleEvent,
 )
 from .models import (
     AppCategory,
@@ -49,6 +60,8 @@ from .tokens import InMemoryTokenProvider, TokenProvider, TokenUnavailableError
 
 __version__ = "0.1.0"
 
+_setup_logging()
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_ERROR_CODES",
@@ -56,21 +69,27 @@ __all__ = [
     "AppCategory",
     "AppInfo",
     "AppStatus",
+    "AttemptEnd",
+    "AttemptStart",
     "AuditInfo",
     "AuditStatus",
     "AuthError",
     "Authorizer",
     "BadRequestError",
     "BulkProgress",
+    "BulkProgressEvent",
     "BulkResult",
     "BulkRun",
     "BulkSummary",
+    "CallEnd",
+    "CircuitChange",
     "Client",
     "ClientClosedError",
     "ConnectionLimits",
     "DomainAction",
     "DomainChanges",
     "DomainNotFoundError",
+    "Hooks",
     "InMemoryTokenProvider",
     "InProcessLimiter",
     "InvalidInputError",
@@ -86,11 +105,13 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseValidationError",
     "RetryBudget",
+    "RetryEvent",
     "RetryPolicy",
     "ServerDomains",
     "ServerError",
     "Subject",
     "SubjectType",
+    "ThrottleEvent",
     "Timeout",
     "TokenExpiredError",
     "TokenProvider",

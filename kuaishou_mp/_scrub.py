@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["excerpt", "scrub"]
+__all__ = ["REDACTED", "excerpt", "redact_url", "scrub"]
 
 # Any query or form parameter whose name says it carries a secret, however it is spelled.
 _SECRET_PARAM = re.compile(
     r"(?i)\b([a-z_]*(?:token|secret|ticket|code)[a-z_]*)=([^&\s'\"<>]*)",
 )
+# A URL's userinfo (``user:password@``), which OpenTelemetry's conventions say never to record.
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@]*@")
+REDACTED = "REDACTED"
+"""What a secret in a URL is replaced with, as OpenTelemetry's HTTP conventions spell it."""
 # The longest form a secret's character can take in a body: UTF-8 percent-encoded (%XX per byte,
 # up to 4 bytes) is 12 characters.
 _MAX_EXPANSION = 12
@@ -53,6 +57,32 @@ def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
         if secret and len(secret) >= 4:
             text = _mask(text, secret)
     return text
+
+
+def redact_url(url: object) -> str:
+    """``url`` (a string or a yarl URL) with every secret replaced by ``REDACTED``.
+
+    The value of every query parameter whose name says it carries a secret (``access_token``,
+    ``component_access_token``, ``ticket``, ``code``, ...) and any ``user:password@`` become
+    ``REDACTED`` and a fragment is dropped; the rest of the URL is kept as it is, so the
+    result is fit for ``url.full``. A value is taken to end at the next ``&`` or ``#``,
+    whatever characters it holds, so no part of a token is kept.
+    """
+    # A fragment is never sent, so it is not part of the request.
+    text = _USERINFO.sub(r"\1REDACTED:REDACTED@", str(url).partition("#")[0], count=1)
+    head, sep, query = text.partition("?")
+    if not sep:
+        return text
+    parts = query.split("&")
+    for i, part in enumerate(parts):
+        name, eq, _ = part.partition("=")
+        if eq and _SECRET_NAME.search(name):
+            parts[i] = f"{name}={REDACTED}"
+    return f"{head}?{'&'.join(parts)}"
+
+
+# The names _SECRET_PARAM masks, and the usual names of signatures and passwords.
+_SECRET_NAME = re.compile(r"(?i)token|secret|ticket|code|passw|sign")
 
 
 def excerpt(body: bytes, secrets: Iterable[str | None] = (), limit: int = 160) -> str:
