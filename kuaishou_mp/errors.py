@@ -15,6 +15,7 @@ The hierarchy::
     │   └── RequestTimeoutError      connect or total timeout, or the call's deadline
     ├── ResponseValidationError      JSON arrived but does not fit the model
     ├── InvalidInputError            (also a ValueError) refused before sending
+    ├── InvalidPushError             a pushed message that cannot be verified or read
     └── ClientClosedError            (also a RuntimeError) the client was closed
 
 No message built here ever contains an access token: errors carry the endpoint name and the
@@ -33,6 +34,7 @@ __all__ = [
     "ClientClosedError",
     "DomainNotFoundError",
     "InvalidInputError",
+    "InvalidPushError",
     "KuaishouError",
     "RateLimitedError",
     "RefreshTokenExpiredError",
@@ -248,6 +250,14 @@ class ResponseValidationError(KuaishouError):
 
 class InvalidInputError(KuaishouError, ValueError):
     """An argument was refused before anything was sent; the message says which value and why."""
+
+
+class InvalidPushError(KuaishouError):
+    """A pushed message (ticket or event) that cannot be decrypted or read.
+
+    The message says what was wrong (bad base64, a bad key, bad padding, not UTF-8, not JSON),
+    never the content, the key or the ticket.
+    """
 
 
 class ClientClosedError(KuaishouError, RuntimeError):
