@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InvalidPushError
 
-__all__ = ["decrypt_message", "verify_signature"]
+__all__ = ["decrypt_message", "key_bytes", "verify_signature"]
 
 _BLOCK = 16
 
@@ -53,6 +53,20 @@ def _b64decode(text: str, what: str) -> bytes:
         raise InvalidPushError(f"{what} is not valid base64") from None
 
 
+def key_bytes(encryption_key: str) -> bytes:
+    """The AES key an encryption key stands for.
+
+    Raises:
+        InvalidPushError: Not base64, or not 16, 24 or 32 bytes (the key is never shown).
+    """
+    key = _b64decode(encryption_key, "the encryption key")
+    if len(key) not in (16, 24, 32):
+        raise InvalidPushError(
+            f"the encryption key decodes to {len(key)} bytes; AES needs 16, 24 or 32"
+        )
+    return key
+
+
 def decrypt_message(encrypted_msg: str, encryption_key: str) -> dict[str, Any]:
     """Decrypt a push's ``encryptedMsg`` into the JSON object it holds.
 
@@ -75,11 +89,7 @@ def decrypt_message(encrypted_msg: str, encryption_key: str) -> dict[str, Any]:
     """
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-    key = _b64decode(encryption_key, "the encryption key")
-    if len(key) not in (16, 24, 32):
-        raise InvalidPushError(
-            f"the encryption key decodes to {len(key)} bytes; AES needs 16, 24 or 32"
-        )
+    key = key_bytes(encryption_key)
     ciphertext = _b64decode(encrypted_msg, "encryptedMsg")
     if not ciphertext or len(ciphertext) % _BLOCK:
         raise InvalidPushError(

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, InvalidPushError
-from ._crypto import decrypt_message, verify_signature
+from ._crypto import decrypt_message, key_bytes, verify_signature
 from .dedupe import InMemoryPushDedupe, PushDedupe
 from .models import COMPONENT_TICKET, ComponentTicket, PushEvent, PushResponse
 
@@ -111,7 +111,8 @@ class PushReceiver:
         max_body_bytes: Larger bodies answer 413 without being read further.
 
     Raises:
-        InvalidInputError: An argument is malformed (the message never shows a secret).
+        InvalidInputError: An argument is malformed, such as a key that is not base64 of 16,
+            24 or 32 bytes (the message never shows a secret).
     """
 
     def __init__(
@@ -132,6 +133,10 @@ class PushReceiver:
         ):
             if not isinstance(value, str) or not value:
                 raise InvalidInputError(f"{name} must be a non-empty string")
+        try:
+            key_bytes(encryption_key)
+        except InvalidPushError as exc:
+            raise InvalidInputError(f"encryption_key: {exc.message}") from None
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
             raise InvalidInputError("max_body_bytes must be an integer")
         if max_body_bytes <= 0:
