@@ -28,6 +28,7 @@ EventHandler = Callable[["ComponentTicket | PushEvent"], "Awaitable[object] | ob
 platform delivers the message again."""
 
 SIGNATURE_HEADER = "kwaisign"
+"""The HTTP header that carries a push's signature."""
 
 
 class _Refused(Exception):
