@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -242,3 +243,38 @@ def test_the_demo_runs_the_push_chain() -> None:
     assert (pushed, component, obtained) == (1, 1, 100)
     assert renewed == 2  # the demo expires 2 % of the tokens between its two runs
     assert "AuthError" in result.stdout  # the revoked tokens, which no renewal fixes
+
+
+@pytest.mark.redis
+def test_serve_events_in_process_at_debug(chain: Chain) -> None:
+    """The same receiver, run in-process for a fixed time, with -vv logging: no secret shows."""
+    result = run(
+        chain,
+        "-vv",
+        "serve-events",
+        "--port",
+        str(chain.port),
+        "--start-push-ticket",
+        "--duration",
+        "1.5",
+    )
+    assert result.exit_code == 0, result.output
+    assert "start_push_ticket: the platform will push tickets" in result.stderr
+    assert "push COMPONENT_TICKET msg_id=" in result.stderr
+    store = redis.Redis.from_url(chain.redis_url)
+    try:
+        assert store.hget(chain.ticket_key(), "v") is not None
+    finally:
+        store.close()
+    taken = run(chain, "serve-events", "--port", str(chain.port), "--duration", "0.1")
+    assert taken.exit_code == 0  # the port is free again after the first run stopped
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        in_use = run(chain, "serve-events", "--port", port, "--duration", "0.1")
+    assert in_use.exit_code == 2
+    assert "cannot listen on 127.0.0.1:" in in_use.stderr
+    bad = run(chain, "serve-events", "--port", "0", env={"KUAISHOU_TOKEN_STORE": "memory://"})
+    assert bad.exit_code == 2
+    assert "--token-store must be a redis://" in bad.stderr
