@@ -230,16 +230,19 @@ async def test_sync_on_event_and_other_events_are_push_events() -> None:
 
 
 async def test_an_older_ticket_is_acknowledged_not_applied(manager: TokenManager) -> None:
-    receiver = receiver_for(manager)
+    recorder = Recorder()
+    receiver = receiver_for(manager, recorder)
     newer = envelope(ticket_message("ticket-new", event_time=2000), msg_id="new")
     older = envelope(ticket_message("ticket-old", event_time=1000), msg_id="old")
     assert (await push(receiver, newer)).ok
     response = await push(receiver, older)
     assert answer_of(response) == {"result": 1, "message_id": "old"}
     assert await manager.storage.load_ticket(CID) == "ticket-new"
+    assert [e.msg_id for e in recorder.events] == ["new"]  # the stale one was dropped whole
     later = envelope(ticket_message("ticket-later", event_time=3000), msg_id="later")
     assert (await push(receiver, later)).ok
     assert await manager.storage.load_ticket(CID) == "ticket-later"
+    assert [e.msg_id for e in recorder.events] == ["new", "later"]
 
 
 async def test_a_redelivered_message_is_applied_once(manager: TokenManager) -> None:

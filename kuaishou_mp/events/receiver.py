@@ -94,8 +94,8 @@ class PushReceiver:
     push whose ``on_event`` failed is applied again at the next delivery.
 
     **Tickets** go to ``token_manager.set_ticket`` with their ``eventTime``: a ticket older
-    than the stored one is acknowledged and not stored. Every push, tickets included, then
-    goes to ``on_event``.
+    than the stored one is acknowledged and dropped (neither stored nor handed to
+    ``on_event``). Every other push, tickets included, then goes to ``on_event``.
 
     **Secrets** (the verification token, the key, tickets, codes) appear in no log line, no
     exception and no answer; refusals are logged at INFO with the reason only.
@@ -273,10 +273,12 @@ class PushReceiver:
             except Exception as exc:
                 raise _Refused(500, f"cannot store the ticket ({type(exc).__name__})") from None
             if not stored:
+                # Dropped whole: an application keeping its own copy must not go back either.
                 logger.info(
                     "push ticket older than the stored one: acknowledged, not applied msg_id=%s",
                     event.msg_id,
                 )
+                return
         if self._on_event is not None:
             try:
                 result = self._on_event(event)
