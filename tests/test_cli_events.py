@@ -247,7 +247,10 @@ def test_the_demo_runs_the_push_chain() -> None:
 
 @pytest.mark.redis
 def test_serve_events_in_process_at_debug(chain: Chain) -> None:
-    """The same receiver, run in-process for a fixed time, with -vv logging: no secret shows."""
+    """The same receiver, run in-process for a fixed time, with -vv logging: no secret shows,
+    not even 8 characters of the canary verification token."""
+    chain.fake.push.verification_token = hardening_support.CANARY
+    chain.env["KUAISHOU_VERIFICATION_TOKEN"] = hardening_support.CANARY
     result = run(
         chain,
         "-vv",
@@ -261,6 +264,7 @@ def test_serve_events_in_process_at_debug(chain: Chain) -> None:
     assert result.exit_code == 0, result.output
     assert "start_push_ticket: the platform will push tickets" in result.stderr
     assert "push COMPONENT_TICKET msg_id=" in result.stderr
+    assert hardening_support.leaks(result.stdout + result.stderr) == []
     store = redis.Redis.from_url(chain.redis_url)
     try:
         assert store.hget(chain.ticket_key(), "v") is not None
