@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidInputError, InvalidPushError
 from ._crypto import decrypt_message, key_bytes, verify_signature
-from .dedupe import InMemoryPushDedupe, PushDedupe
+from .dedupe import Claim, InMemoryPushDedupe, PushDedupe
 from .models import COMPONENT_TICKET, ComponentTicket, PushEvent, PushResponse
 
 if TYPE_CHECKING:
@@ -221,7 +221,7 @@ class PushReceiver:
         if claim == "busy":
             raise _Refused(409, "the same msgId is being applied right now")
         try:
-            await self._apply(event)
+            applied = await self._apply(event)
         except BaseException:
             await self._release(msg_id)
             raise
@@ -233,7 +233,8 @@ class PushReceiver:
             logger.info(
                 "push applied but not remembered (%s) msg_id=%s", type(exc).__name__, msg_id
             )
-        logger.info("push applied event=%s msg_id=%s", event.event, msg_id)
+        if applied:
+            logger.info("push applied event=%s msg_id=%s", event.event, msg_id)
         return self._delivered(msg_id)
 
     def _event(
@@ -254,7 +255,7 @@ class PushReceiver:
             msg_id,
         )
 
-    async def _claim(self, msg_id: str) -> str:
+    async def _claim(self, msg_id: str) -> Claim:
         try:
             return await self._dedupe.claim(self._cid, msg_id)
         except Exception as exc:
@@ -266,7 +267,8 @@ class PushReceiver:
         except Exception as exc:  # the claim then expires by itself
             logger.info("push claim not released (%s) msg_id=%s", type(exc).__name__, msg_id)
 
-    async def _apply(self, event: ComponentTicket | PushEvent) -> None:
+    async def _apply(self, event: ComponentTicket | PushEvent) -> bool:
+        """Store a ticket and call ``on_event``; ``False``: a stale ticket, dropped."""
         if isinstance(event, ComponentTicket) and self._manager is not None:
             try:
                 stored = await self._manager.set_ticket(event.ticket, event_time=event.event_time)
@@ -278,7 +280,7 @@ class PushReceiver:
                     "push ticket older than the stored one: acknowledged, not applied msg_id=%s",
                     event.msg_id,
                 )
-                return
+                return False
         if self._on_event is not None:
             try:
                 result = self._on_event(event)
@@ -287,6 +289,7 @@ class PushReceiver:
             except Exception as exc:
                 # The class only: the application's message may quote what it was handed.
                 raise _Refused(500, f"on_event raised {type(exc).__name__}") from None
+        return True
 
     def _delivered(self, msg_id: str) -> PushResponse:
         return PushResponse.json(200, {"result": 1, "message_id": msg_id})
