@@ -108,7 +108,7 @@ def sys_python(session: nox.Session) -> str:
 
 
 # Modules whose import needs an extra; the wheel check installs those extras for them.
-_IMPORT_EXTRAS = "cli,redis,otel"
+_IMPORT_EXTRAS = "cli,redis,events,otel"
 
 _IMPORT_EVERY_PUBLIC_MODULE = """
 import importlib, pkgutil, sys

@@ -16,6 +16,7 @@ The hierarchy::
     ├── ResponseValidationError      JSON arrived but does not fit the model
     ├── PlatformUnavailableError     the platform is down: not sent (outage circuit open)
     ├── InvalidInputError            (also a ValueError) refused before sending
+    ├── InvalidPushError             a pushed message that cannot be verified or read
     └── ClientClosedError            (also a RuntimeError) the client was closed
 
 No message built here ever contains an access token: errors carry the endpoint name and the
@@ -34,6 +35,7 @@ __all__ = [
     "ClientClosedError",
     "DomainNotFoundError",
     "InvalidInputError",
+    "InvalidPushError",
     "KuaishouError",
     "PlatformUnavailableError",
     "RateLimitedError",
@@ -281,6 +283,14 @@ class PlatformUnavailableError(KuaishouError):
 
 class InvalidInputError(KuaishouError, ValueError):
     """An argument was refused before anything was sent; the message says which value and why."""
+
+
+class InvalidPushError(KuaishouError):
+    """A pushed message (ticket or event) that cannot be decrypted or read.
+
+    The message says what was wrong (bad base64, a bad key, bad padding, not UTF-8, not JSON),
+    never the content, the key or the ticket.
+    """
 
 
 class ClientClosedError(KuaishouError, RuntimeError):

@@ -13,6 +13,7 @@ copies; token-provider paths; and the command line's output file, stdout and std
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import pickle
@@ -32,6 +33,8 @@ from kuaishou_mp import (
     Client,
     DomainNotFoundError,
     InMemoryTokenProvider,
+    InvalidInputError,
+    InvalidPushError,
     KuaishouError,
     RetryPolicy,
     ServerDomains,
@@ -40,7 +43,9 @@ from kuaishou_mp import (
     TokenUnavailableError,
     WebviewDomains,
 )
+from kuaishou_mp.auth import AuthClient, InMemoryTokenStorage, TokenManager
 from kuaishou_mp.cli._app import cli
+from kuaishou_mp.events import ComponentTicket, PushEvent, PushReceiver, decrypt_message
 from kuaishou_mp.testing import FakeKuaishou, Fault
 
 ENCODED = quote(CANARY, safe="")
@@ -237,6 +242,68 @@ async def test_bulk_results_progress_and_summaries(
             texts += [str(summary), repr(summary)]
             assert summary.total == len(authorizers)
     assert leaks("\n".join(texts)) == []
+
+
+# -- pushed messages ----------------------------------------------------------------------------
+
+
+async def test_push_paths(kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture) -> None:
+    """The canary as the verification token, the ticket, a code and in the application's error."""
+    push = kuaishou_fake.push
+    push.verification_token = CANARY
+    cid = kuaishou_fake.component_app_id
+    key = push.encryption_key
+    texts: list[str] = []
+
+    class LeakyStorage(InMemoryTokenStorage):
+        async def save_ticket(self, cid: str, ticket: str, event_time: int | None = None) -> bool:
+            if ticket.endswith("fail"):
+                raise OSError(f"cannot write {ticket}")
+            return await super().save_ticket(cid, ticket, event_time)
+
+    def on_event(event: ComponentTicket | PushEvent) -> None:
+        texts.append(repr(event))
+        if event.event == "EXPLODE":
+            raise RuntimeError(f"application failed holding {CANARY}")
+
+    manager = TokenManager(AuthClient(cid, CANARY), storage=LeakyStorage())
+    receiver = PushReceiver(cid, CANARY, key, token_manager=manager, on_event=on_event)
+    texts.append(repr(receiver))
+    ticket = {"componentTicket": CANARY, "eventTime": 1, "expiresIn": 2400}
+    messages: list[tuple[dict[str, Any], int]] = [
+        ({"event": "COMPONENT_TICKET", "componentAppId": cid, **ticket}, 200),
+        ({"event": "COMPONENT_TICKET", **ticket, "componentTicket": CANARY + "fail"}, 500),
+        ({"event": "AUTHORIZED", "authorizationCode": CANARY, "x": {"token": CANARY}}, 200),
+        ({"event": "EXPLODE", "authorizationCode": CANARY}, 500),
+        ({"event": "COMPONENT_TICKET", "componentAppId": "other", **ticket}, 403),
+        ({"event": "COMPONENT_TICKET", "componentTicket": CANARY}, 400),  # fields missing
+    ]
+    async with manager:
+        for i, (message, status) in enumerate(messages):
+            body = push.envelope(message, f"m{i}")
+            answer = await receiver.handle(body, {"kwaisign": push.sign(body)})
+            assert answer.status == status, answer.body
+            texts += [answer.body.decode(), repr(answer)]
+        body = push.envelope(messages[0][0], "wrong-sig")
+        texts.append((await receiver.handle(body, {"kwaisign": CANARY})).body.decode())
+        push.encryption_key = base64.b64encode(b"k" * 32).decode()  # another key: undecryptable
+        body = push.envelope(messages[0][0], "wrong-key")
+        wrong_key = await receiver.handle(body, {"kwaisign": push.sign(body)})
+        assert wrong_key.status == 400
+        texts.append(wrong_key.body.decode())
+        assert await manager.storage.load_ticket(cid) == CANARY  # the success did apply
+    not_json = base64.b64encode(b"x" * 16).decode()
+    with pytest.raises(InvalidPushError) as undecryptable:
+        decrypt_message(not_json, key)
+    check_exception(undecryptable.value)
+    with pytest.raises(InvalidInputError) as bad_key:
+        PushReceiver(cid, CANARY, CANARY)
+    check_exception(bad_key.value)
+    texts += [repr(push), repr(push.deliveries), repr(push.counters)]
+    text = "\n".join(texts) + "\n".join(r.getMessage() for r in all_logs.records)
+    assert leaks(text) == []
+    assert key not in text
+    assert all(key[i : i + 8] not in text for i in range(len(key) - 7))
 
 
 # -- the command line -------------------------------------------------------------------------

@@ -361,6 +361,10 @@ def is_command(tokens: list[str], i: int) -> bool:
     return k < 0 or tokens[k] in _SHELL_STOP
 
 
+EXPORTS: dict[str, dict[str, str]] = {}
+"""Per command line: the variables an ``export`` earlier in its block set (e.g. secrets)."""
+
+
 def command_lines() -> list[tuple[str, list[str]]]:
     """``kuaishou-mp`` invocations in the shell blocks of the docs and the README."""
     found: list[tuple[str, list[str]]] = []
@@ -369,8 +373,13 @@ def command_lines() -> list[tuple[str, list[str]]]:
             if block.lang not in ("bash", "sh", "shell", "console"):
                 continue
             text = re.sub(r"\\\n", " ", block.code)
+            exported: dict[str, str] = {}
             for offset, line in enumerate(text.splitlines()):
                 line = re.sub(r"^\s*\$\s+", "", line)
+                if line.startswith("export "):
+                    for word in shlex.split(line, comments=True)[1:]:
+                        name, _, value = word.partition("=")
+                        exported[name] = value
                 if "kuaishou-mp" not in line:
                     continue
                 lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
@@ -387,6 +396,7 @@ def command_lines() -> list[tuple[str, list[str]]]:
                                 break
                             argv.append(t)
                         found.append((f"{block.where}+{offset}", argv))
+                        EXPORTS[f"{block.where}+{offset}"] = dict(exported)
     return found
 
 
@@ -416,6 +426,8 @@ def parse_command_line(argv: list[str]) -> None:
 @pytest.mark.parametrize(("where", "argv"), command_lines(), ids=[w for w, _ in command_lines()])
 def test_command_line_parses(where: str, argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUAISHOU_COMPONENT_APP_ID", "ks_component_docs")
+    for name, value in EXPORTS.get(where, {}).items():
+        monkeypatch.setenv(name, value)
     code = 0
     try:
         parse_command_line(argv)

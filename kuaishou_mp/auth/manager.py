@@ -161,21 +161,41 @@ class TokenManager:
         <kuaishou_mp.auth.AuthClient.start_push_ticket>`)."""
         await self._auth.start_push_ticket()
 
-    async def set_ticket(self, ticket: str) -> None:
+    async def set_ticket(self, ticket: str, *, event_time: int | None = None) -> bool:
         """Store the latest ``component_ticket`` the platform pushed to your application.
 
-        Call it from wherever you receive the push (decrypting and verifying the push is up to
-        you: the platform does not document how). With a shared storage, any process may call
-        it and every process uses the ticket.
+        :class:`~kuaishou_mp.events.PushReceiver` calls it for you. With a shared storage, any
+        process may call it and every process uses the ticket.
+
+        Args:
+            ticket: The ticket.
+            event_time: When the platform issued it (the push's ``eventTime``, milliseconds).
+                A ticket older than the stored one is not stored: the ticket never goes
+                backwards, even when pushes arrive out of order.
+
+        Returns:
+            Whether the ticket was stored (``False``: the stored one is newer).
 
         Raises:
-            InvalidInputError: ``ticket`` is not a non-empty string.
+            InvalidInputError: ``ticket`` is not a non-empty string, or ``event_time`` not an
+                integer.
             TokenStorageError: The storage failed.
         """
         if not isinstance(ticket, str) or not ticket:
             raise InvalidInputError("ticket must be a non-empty string")
-        await self._storage.save_ticket(self._cid, ticket)
-        logger.debug("component ticket stored component_app_id=%s", self._cid)
+        if event_time is not None and (
+            isinstance(event_time, bool) or not isinstance(event_time, int)
+        ):
+            raise InvalidInputError("event_time must be an integer (milliseconds) or None")
+        stored = await self._storage.save_ticket(self._cid, ticket, event_time)
+        if stored:
+            logger.debug("component ticket stored component_app_id=%s", self._cid)
+        else:
+            logger.info(
+                "component ticket older than the stored one, not stored component_app_id=%s",
+                self._cid,
+            )
+        return stored
 
     async def get_component_token(self) -> str:
         """A live component access token, renewed from the stored ticket when due.

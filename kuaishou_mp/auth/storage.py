@@ -119,8 +119,17 @@ class TokenStorage(Protocol):
         """The latest pushed component ticket, or ``None``."""
         ...
 
-    async def save_ticket(self, component_app_id: str, ticket: str) -> None:
-        """Replace the component ticket."""
+    async def save_ticket(
+        self, component_app_id: str, ticket: str, event_time: int | None = None
+    ) -> bool:
+        """Replace the component ticket, unless the stored one has a later ``event_time``.
+
+        Atomic: of two tickets saved concurrently, the later by ``event_time`` stays. A
+        ticket saved without an ``event_time`` always replaces the stored one (and has none).
+
+        Returns:
+            Whether ``ticket`` is now the stored one.
+        """
         ...
 
     async def load_component_token(self, component_app_id: str) -> StoredToken | None:
@@ -184,7 +193,7 @@ class InMemoryTokenStorage:
     """
 
     def __init__(self) -> None:
-        self._tickets: dict[str, str] = {}
+        self._tickets: dict[str, tuple[str, int | None]] = {}
         self._component: dict[str, StoredToken] = {}
         self._access: dict[tuple[str, str], StoredToken] = {}
         self._refresh: dict[tuple[str, str], StoredToken] = {}
@@ -195,11 +204,18 @@ class InMemoryTokenStorage:
 
     async def load_ticket(self, component_app_id: str) -> str | None:
         """The latest pushed component ticket, or ``None``."""
-        return self._tickets.get(component_app_id)
+        stored = self._tickets.get(component_app_id)
+        return stored[0] if stored is not None else None
 
-    async def save_ticket(self, component_app_id: str, ticket: str) -> None:
-        """Replace the component ticket."""
-        self._tickets[component_app_id] = ticket
+    async def save_ticket(
+        self, component_app_id: str, ticket: str, event_time: int | None = None
+    ) -> bool:
+        """Replace the component ticket, unless the stored one has a later ``event_time``."""
+        stored = self._tickets.get(component_app_id)
+        if _older(event_time, stored[1] if stored is not None else None):
+            return False
+        self._tickets[component_app_id] = (ticket, event_time)
+        return True
 
     async def load_component_token(self, component_app_id: str) -> StoredToken | None:
         """The current component access token, or ``None``."""
@@ -317,6 +333,30 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 """
+
+# KEYS[1] the ticket hash (v: ticket, t: event time). ARGV: ticket, event time or ''.
+# One key, so a Redis Cluster has nothing to move; a ticket without a time always replaces.
+_SAVE_TICKET: Final = """
+if ARGV[2] ~= '' and redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  local stored = redis.call('HGET', KEYS[1], 't')
+  if stored and tonumber(stored) > tonumber(ARGV[2]) then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], 'v', ARGV[1], 't', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'v', ARGV[1])
+end
+return 1
+"""
+
+
+def _older(event_time: int | None, stored_time: int | None) -> bool:
+    """Whether a ticket of ``event_time`` is older than the stored one (never go backwards)."""
+    return event_time is not None and stored_time is not None and event_time < stored_time
+
 
 if sys.version_info >= (3, 11):
 
@@ -495,7 +535,8 @@ class RedisTokenStorage:
 
     Keys (``{app_id}`` in braces keeps an authorizer's keys in one Redis Cluster slot):
 
-    * ``{prefix}:{component_app_id}:component:ticket``: the latest ticket (string);
+    * ``{prefix}:{component_app_id}:component:ticket``: hash ``v`` (the latest ticket), ``t``
+      (its event time, when known);
     * ``{prefix}:{component_app_id}:component:token``: hash ``v`` (token), ``e`` (expires
       at), ``r`` (refresh due at); expires with the token;
     * ``{prefix}:{component_app_id}:{{app_id}}:access``: the same for an authorizer's access
@@ -540,6 +581,7 @@ class RedisTokenStorage:
         self._closed = False
         self._save = client.register_script(_SAVE)
         self._invalidate = client.register_script(_INVALIDATE)
+        self._save_ticket = client.register_script(_SAVE_TICKET)
 
     @classmethod
     def from_url(
@@ -580,6 +622,17 @@ class RedisTokenStorage:
     def __repr__(self) -> str:
         return f"<RedisTokenStorage prefix={self._prefix!r}>"
 
+    @property
+    def client(self) -> redis.asyncio.Redis:
+        """The ``redis.asyncio.Redis`` the storage talks to (to share it, e.g. with
+        :class:`~kuaishou_mp.events.RedisPushDedupe`)."""
+        return self._client
+
+    @property
+    def prefix(self) -> str:
+        """The first part of every key."""
+        return self._prefix
+
     # -- keys ------------------------------------------------------------------------------------
 
     def key(self, component_app_id: str, app_id: str | None, kind: str) -> str:
@@ -598,19 +651,27 @@ class RedisTokenStorage:
             TokenStorageError: Redis failed.
         """
         value = await self._ops.run(
-            self._client.get(self.key(component_app_id, None, "ticket")), "read", None
+            self._client.hget(self.key(component_app_id, None, "ticket"), "v"), "read", None
         )
         return _text(value)
 
-    async def save_ticket(self, component_app_id: str, ticket: str) -> None:
-        """Replace the component ticket.
+    async def save_ticket(
+        self, component_app_id: str, ticket: str, event_time: int | None = None
+    ) -> bool:
+        """Replace the ticket unless the stored one has a later ``event_time`` (one Lua script).
 
         Raises:
             TokenStorageError: Redis failed.
         """
-        await self._ops.run(
-            self._client.set(self.key(component_app_id, None, "ticket"), ticket), "write", None
+        saved = await self._ops.run(
+            self._save_ticket(
+                keys=(self.key(component_app_id, None, "ticket"),),
+                args=(ticket, "" if event_time is None else str(event_time)),
+            ),
+            "write",
+            None,
         )
+        return bool(saved)
 
     async def load_component_token(self, component_app_id: str) -> StoredToken | None:
         """The current component access token, or ``None``.

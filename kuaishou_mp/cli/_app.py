@@ -14,9 +14,9 @@ from .. import __version__
 from .._client import DEFAULT_BASE_URL, Client
 from ..bulk import BulkRun
 from ..domains import ReconcileMode
-from ..models import Authorizer, DomainAction, ServerDomains, WebviewDomains
-from ._io import FORMAT_HELP
-from ._job import JobOptions, run_batch
+from ..models import DomainAction, ServerDomains, WebviewDomains
+from ._io import APP_IDS_HELP, FORMAT_HELP
+from ._job import JobOptions, Target, run_batch
 
 __all__ = ["cli"]
 
@@ -39,9 +39,26 @@ def _batch_options(command: F) -> F:
             "--authorizers",
             required=True,
             metavar="FILE",
-            help=f"The mini-programs to call: {FORMAT_HELP}; '-' reads standard input. The "
-            "whole file is checked before any call; a bad line (or an app id listed twice) "
-            "exits 2 naming the line.",
+            help=f"The mini-programs to call: {FORMAT_HELP}; with --token-store, "
+            f"{APP_IDS_HELP}. '-' reads standard input. The whole file is checked before any "
+            "call; a bad line (or an app id listed twice) exits 2 naming the line.",
+        ),
+        click.option(
+            "--token-store",
+            envvar="KUAISHOU_TOKEN_STORE",
+            default=None,
+            metavar="URL",
+            help="Take tokens from this shared Redis (redis://, rediss:// or unix://; env "
+            "KUAISHOU_TOKEN_STORE), where `kuaishou-mp serve-events` keeps the pushed ticket: "
+            "the authorizers file then lists app ids only, and tokens are obtained and renewed "
+            "as needed. Needs --component-app-secret.",
+        ),
+        click.option(
+            "--component-app-secret",
+            envvar="KUAISHOU_COMPONENT_APP_SECRET",
+            default=None,
+            help="Your third-party application's secret (env KUAISHOU_COMPONENT_APP_SECRET), "
+            "for --token-store. Never printed.",
         ),
         click.option(
             "--output",
@@ -194,7 +211,7 @@ def app_info(**job: Any) -> None:
     subject, app_category, ...).
     """
 
-    def start(client: Client, authorizers: list[Authorizer], concurrency: int) -> BulkRun[Any]:
+    def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_app_info(authorizers, concurrency=concurrency)
 
     _finish(run_batch(JobOptions(**job), "app-info", start))
@@ -233,7 +250,7 @@ def server_domain(
     }
     _check_lists(action, lists)
 
-    def start(client: Client, authorizers: list[Authorizer], concurrency: int) -> BulkRun[Any]:
+    def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_server_domain(
             authorizers,
             action,
@@ -261,7 +278,7 @@ def webview_domain(action: str, webview: tuple[str, ...], **job: Any) -> None:
     domains = _domains(webview)
     _check_lists(action, {"webview": domains})
 
-    def start(client: Client, authorizers: list[Authorizer], concurrency: int) -> BulkRun[Any]:
+    def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_webview_domain(
             authorizers, action, concurrency=concurrency, webview=domains
         )
@@ -341,7 +358,7 @@ def reconcile_server(
     )
     desired = ServerDomains(**given)
 
-    def start(client: Client, authorizers: list[Authorizer], concurrency: int) -> BulkRun[Any]:
+    def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_reconcile_server_domains(
             authorizers, desired, mode, dry_run=dry_run, concurrency=concurrency
         )
@@ -359,7 +376,7 @@ def reconcile_webview(mode: str, dry_run: bool, webview: tuple[str, ...], **job:
     """Reconcile the webview (business) domains."""
     desired = WebviewDomains(**_need_domains({"webview": _domains(webview)}))
 
-    def start(client: Client, authorizers: list[Authorizer], concurrency: int) -> BulkRun[Any]:
+    def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_reconcile_webview_domains(
             authorizers, desired, mode, dry_run=dry_run, concurrency=concurrency
         )
@@ -480,3 +497,82 @@ def fake_server(
             duration=duration,
         )
     )
+
+
+@cli.command("serve-events")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on (0.0.0.0 for all).",
+)
+@click.option("--port", type=click.IntRange(0, 65535), required=True, help="Port to listen on.")
+@click.option(
+    "--path",
+    default="/kuaishou/push",
+    show_default=True,
+    help="The URL path pushes are POSTed to (your authorization-event URL's path).",
+)
+@click.option(
+    "--token-store",
+    envvar="KUAISHOU_TOKEN_STORE",
+    required=True,
+    metavar="URL",
+    help="The Redis the ticket goes to (redis://, rediss:// or unix://; env "
+    "KUAISHOU_TOKEN_STORE); give every other command the same URL.",
+)
+@click.option(
+    "--component-app-id",
+    envvar="KUAISHOU_COMPONENT_APP_ID",
+    required=True,
+    help="Your third-party application's app id (env KUAISHOU_COMPONENT_APP_ID).",
+)
+@click.option(
+    "--component-app-secret",
+    envvar="KUAISHOU_COMPONENT_APP_SECRET",
+    required=True,
+    help="Its secret (env KUAISHOU_COMPONENT_APP_SECRET). Never printed.",
+)
+@click.option(
+    "--verification-token",
+    envvar="KUAISHOU_VERIFICATION_TOKEN",
+    required=True,
+    help="The message verification token (消息验证 TOKEN; env KUAISHOU_VERIFICATION_TOKEN). "
+    "Never printed.",
+)
+@click.option(
+    "--encryption-key",
+    envvar="KUAISHOU_ENCRYPTION_KEY",
+    required=True,
+    help="The message encryption key (消息加密解密 KEY; env KUAISHOU_ENCRYPTION_KEY). "
+    "Never printed.",
+)
+@click.option(
+    "--base-url",
+    envvar="KUAISHOU_BASE_URL",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="The platform's base URL (env KUAISHOU_BASE_URL).",
+)
+@click.option(
+    "--start-push-ticket",
+    is_flag=True,
+    help="Once listening, ask the platform to start pushing tickets (start_push_ticket).",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds (default: run until Ctrl-C or SIGTERM).",
+)
+def serve_events(**options: Any) -> None:
+    """Receive the platform's pushes: tickets into the shared token store, for every process.
+
+    Verifies each push's kwaisign signature, decrypts it, stores a ticket in --token-store
+    (never an older one over a newer one), applies each message once (across every receiver
+    on the same Redis) and answers as the platform expects. Prints one line per push applied
+    (its event name and msgId, never a ticket or a secret) on standard error.
+    """
+    from ._serve_events import serve_events as serve
+
+    _finish(serve(**options))

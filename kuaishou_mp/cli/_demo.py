@@ -6,13 +6,17 @@ import collections
 import time
 from typing import Any
 
+import attrs
+from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
 from .._client import Client
+from ..auth import AuthClient, TokenManager
 from ..bulk import BulkRun
 from ..domains import ReconcileMode, ReconcileResult
-from ..models import AppInfo, Authorizer, WebviewDomains
+from ..events import PushReceiver
+from ..models import AppInfo, WebviewDomains
 from ..retry import RetryPolicy
 from ..testing import FakeKuaishou
 from ._job import EXIT_INTERRUPTED, EXIT_OK, run_async
@@ -25,6 +29,8 @@ _LATENCY = 0.005
 # Answers the fake gives instead of a normal one; the SDK retries every one of them.
 _FAULT_OUTCOMES = ("http:500", "http:502", "http:503", "http:504", "drop", "malformed")
 _THROTTLED = "result:400002"
+_PUSH_PATH = "/kuaishou/push"
+_RETRY = RetryPolicy(backoff_base=0.02, backoff_max=0.5, deadline=30.0)
 
 
 def run_demo(count: int, concurrency: int, progress: bool | None) -> int:
@@ -68,6 +74,54 @@ class _Phase:
         self.throttled = seen[_THROTTLED]
 
 
+class _Chain:
+    """The push chain of the demo: the fake pushes to the SDK's receiver, the manager uses it."""
+
+    def __init__(self, fake: FakeKuaishou, base_url: str) -> None:
+        self.fake = fake
+        auth = AuthClient(
+            fake.component_app_id,
+            fake.oauth.component_app_secret,
+            base_url=base_url,
+            timeout=5.0,
+            retry=_RETRY,
+        )
+        self.manager = TokenManager(auth)
+        self.receiver = PushReceiver(
+            fake.component_app_id,
+            fake.push.verification_token,
+            fake.push.encryption_key,
+            token_manager=self.manager,
+        )
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> str:
+        """Serve the receiver on a free port and point the fake's pushes at it."""
+        app = web.Application()
+        app.router.add_post(_PUSH_PATH, self.receiver.aiohttp_handler())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        url = f"http://{host}:{port}{_PUSH_PATH}"
+        self.fake.push.url = url
+        self.fake.push.retry_delay = 0.05
+        return url
+
+    async def first_component_token(self) -> None:
+        """start_push_ticket: the fake pushes a ticket; the manager turns it into a token."""
+        await self.manager.start_push_ticket()
+        await self.fake.push.wait_idle(10.0)
+        await self.manager.get_component_token()
+
+    async def aclose(self) -> None:
+        await self.manager.aclose()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
 async def _demo(count: int, concurrency: int, out: Console, err: Console | None) -> None:
     started = time.monotonic()
     # record_requests=False: the demo needs only the counters, not a record of every request.
@@ -75,36 +129,47 @@ async def _demo(count: int, concurrency: int, out: Console, err: Console | None)
         component_app_id="ks_component_demo", latency=_LATENCY, record_requests=False, seed=2024
     )
     apps = fake.add_authorizers(count, prefix="ks_demo_")
-    # Transient faults on a few percent of the mini-programs (each one's first request fails),
-    # and a few revoked tokens, which no retry can fix: the summary shows both.
+    # Transient faults on a few percent of the mini-programs (each one's first request fails).
     fake.chaos(http_5xx=0.02, drop=0.005, rate_limited=0.01, malformed_json=0.005)
     n_revoked = max(1, count // 500)
     revoked = [apps[i * (count // n_revoked)].app_id for i in range(n_revoked)]
-    for app_id in revoked:
-        fake.revoke_token(app_id)
+    n_expired = max(1, count // 50)
+    expired = [apps[i * (count // n_expired) + 1].app_id for i in range(n_expired)]
     base_url = await fake.start("127.0.0.1", 0)
+    chain = _Chain(fake, base_url)
     try:
+        push_url = await chain.start()
         out.print(
             f"Fake Kuaishou platform on {base_url}: {count:,} mini-programs, "
-            f"{_LATENCY * 1000:.0f} ms latency, faults injected, {len(revoked)} token(s) revoked."
+            f"{_LATENCY * 1000:.0f} ms latency, faults injected; it pushes to the SDK's "
+            f"receiver on {push_url}."
         )
-        authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
+        await chain.first_component_token()
+        pushes = fake.push.counters["acknowledged"]
+        # Bare app ids: the token manager gets each authorizer's token on first use.
+        app_ids = [a.app_id for a in apps]
         async with Client(
             fake.component_app_id,
             base_url=base_url,
             timeout=5.0,
+            token_provider=chain.manager,
             # Short backoff: the fake's faults are one-offs, and a demo should not idle.
-            retry=RetryPolicy(backoff_base=0.02, backoff_max=0.5, deadline=30.0),
+            retry=_RETRY,
         ) as client:
             info = _Phase("app-info", fake)
-            await info.consume(
-                client.bulk_app_info(authorizers, concurrency=concurrency), count, err
-            )
+            await info.consume(client.bulk_app_info(app_ids, concurrency=concurrency), count, err)
+            obtained = sum(fake.oauth.exchanges.values())
+            # Between the runs: some tokens expire (renewed on the way), a few are revoked
+            # (which no renewal fixes: the summary shows them).
+            for app_id in expired:
+                fake.expire_token(app_id)
+            for app_id in revoked:
+                fake.revoke_token(app_id)
             fake.chaos(http_5xx=0.02, rate_limited=0.01)
             domains = _Phase("reconcile webview (ensure)", fake)
             await domains.consume(
                 client.bulk_reconcile_webview_domains(
-                    authorizers,
+                    app_ids,
                     WebviewDomains(webview=(DEMO_DOMAIN,)),
                     ReconcileMode.ENSURE,
                     concurrency=concurrency,
@@ -112,14 +177,33 @@ async def _demo(count: int, concurrency: int, out: Console, err: Console | None)
                 count,
                 err,
             )
+            renewed = sum(fake.oauth.exchanges.values()) - obtained
         verified = sum(1 for a in apps if DEMO_DOMAIN in a.webview_domains)
     finally:
+        await chain.aclose()
         await fake.stop()
-    _report(out, count, [info, domains], verified, len(revoked), time.monotonic() - started)
+    tokens = _Tokens(pushes, fake.oauth.component_tokens_issued, obtained, renewed)
+    _report(out, count, [info, domains], verified, len(revoked), tokens, time.monotonic() - started)
+
+
+@attrs.frozen
+class _Tokens:
+    """What the push chain and the token manager did during the demo."""
+
+    pushes: int
+    component_tokens: int
+    obtained: int
+    renewed: int
 
 
 def _report(
-    out: Console, count: int, phases: list[_Phase], verified: int, revoked: int, elapsed: float
+    out: Console,
+    count: int,
+    phases: list[_Phase],
+    verified: int,
+    revoked: int,
+    tokens: _Tokens,
+    elapsed: float,
 ) -> None:
     table = Table(title="Summary", title_justify="left")
     for column in ("job", "done", "ok", "failed", "errors by class", "rate", "time"):
@@ -145,6 +229,12 @@ def _report(
         f"The platform answered {requests:,} requests; the SDK retried {faults:,} gateway "
         f"errors, dropped connections and broken bodies, and {throttled:,} throttled calls "
         "(slowing those mini-programs down)."
+    )
+    out.print(
+        f"Tokens: the platform pushed {tokens.pushes} signed, encrypted ticket(s) to the SDK's "
+        f"receiver; the TokenManager got {tokens.component_tokens} component token(s) from it, "
+        f"then {tokens.obtained:,} authorizer tokens by bare app id, and renewed "
+        f"{tokens.renewed:,} that expired on the way."
     )
     sample = phases[0].sample
     if sample is not None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from ..testing import FakeKuaishou
 from ._job import EXIT_OK, BadInput, run_async
 
-__all__ = ["serve"]
+__all__ = ["serve", "wait_for_stop"]
 
 
 def serve(
@@ -86,12 +86,12 @@ async def _serve(
             markup=False,
             soft_wrap=True,
         )
-        await _wait_for_stop(duration)
+        await wait_for_stop(duration)
     finally:
         await fake.stop()
 
 
-async def _wait_for_stop(duration: float | None) -> None:
+async def wait_for_stop(duration: float | None) -> None:
     """Return after ``duration`` seconds or on SIGTERM (Ctrl-C cancels the task instead)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

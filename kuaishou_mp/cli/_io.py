@@ -18,10 +18,12 @@ import attrs
 from ..models import Authorizer
 
 __all__ = [
+    "APP_IDS_HELP",
     "FORMAT_HELP",
     "InputFileError",
     "JsonLinesSink",
     "PreviousRun",
+    "parse_app_ids",
     "parse_authorizers",
     "read_previous_run",
 ]
@@ -29,6 +31,11 @@ __all__ = [
 FORMAT_HELP = (
     'JSON Lines ({"app_id": ..., "access_token": ...} per line) or CSV with a header row '
     "app_id,access_token"
+)
+
+APP_IDS_HELP = (
+    'JSON Lines with "app_id", CSV with an app_id column, or one app id per line (tokens in '
+    "the file, if any, are ignored)"
 )
 
 _FIELDS = ("app_id", "access_token")
@@ -64,6 +71,41 @@ def parse_authorizers(data: bytes, source: str) -> list[Authorizer]:
             field or column is missing or empty, or an app id appears twice (two tokens for one
             mini-program is ambiguous, and the output promises one line per app id).
     """
+    text = _text(data, source, FORMAT_HELP)
+    rows = _jsonl_rows(text, source) if text.lstrip().startswith("{") else _csv_rows(text, source)
+    authorizers = [Authorizer(app_id, token) for app_id, token in _unique(rows, source)]
+    if not authorizers:
+        raise InputFileError(source, 1, "no authorizers after the header row")
+    return authorizers
+
+
+def parse_app_ids(data: bytes, source: str) -> list[str]:
+    """Validate a whole file of app ids (tokens come from a token store); return them in order.
+
+    Formats: JSON Lines with an ``app_id`` field (a first non-blank character ``{``); CSV
+    whose header row has an ``app_id`` column (a first line with a comma, or the header
+    ``app_id`` alone); otherwise one app id per line. Other fields and columns, tokens
+    included, are ignored. Blank lines are skipped.
+
+    Raises:
+        InputFileError: As :func:`parse_authorizers`, for the ``app_id`` field only.
+    """
+    text = _text(data, source, APP_IDS_HELP)
+    first = next(line.strip() for line in text.split("\n") if line.strip())
+    rows: Iterator[tuple[int, str, str]]
+    if first.startswith("{"):
+        rows = _jsonl_rows(text, source, fields=("app_id",))
+    elif "," in first or first.lower() == "app_id":
+        rows = _csv_rows(text, source, fields=("app_id",))
+    else:
+        rows = _id_rows(text, source)
+    app_ids = [app_id for app_id, _ in _unique(rows, source)]
+    if not app_ids:
+        raise InputFileError(source, 1, "no app ids after the header row")
+    return app_ids
+
+
+def _text(data: bytes, source: str, expected: str) -> str:
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
@@ -73,9 +115,11 @@ def parse_authorizers(data: bytes, source: str) -> list[Authorizer]:
             source, data.count(b"\n", 0, exc.start) + 1, "not UTF-8 text"
         ) from None
     if not text.strip():
-        raise InputFileError(source, 1, f"the file is empty; expected {FORMAT_HELP}")
-    rows = _jsonl_rows(text, source) if text.lstrip().startswith("{") else _csv_rows(text, source)
-    authorizers: list[Authorizer] = []
+        raise InputFileError(source, 1, f"the file is empty; expected {expected}")
+    return text
+
+
+def _unique(rows: Iterator[tuple[int, str, str]], source: str) -> Iterator[tuple[str, str]]:
     first_seen: dict[str, int] = {}
     for line, app_id, token in rows:
         first = first_seen.setdefault(app_id, line)
@@ -83,10 +127,15 @@ def parse_authorizers(data: bytes, source: str) -> list[Authorizer]:
             raise InputFileError(
                 source, line, f"duplicate app_id {app_id!r} (first on line {first})"
             )
-        authorizers.append(Authorizer(app_id, token))
-    if not authorizers:
-        raise InputFileError(source, 1, "no authorizers after the header row")
-    return authorizers
+        yield app_id, token
+
+
+def _id_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
+    for number, line in _lines(text):
+        value = line.strip()
+        if value:
+            _check_value(source, number, "app_id", value)
+            yield number, value, ""
 
 
 def _check_value(source: str, line: int, name: str, value: str) -> None:
@@ -110,7 +159,9 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "a number")
 
 
-def _jsonl_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
+def _jsonl_rows(
+    text: str, source: str, fields: tuple[str, ...] = _FIELDS
+) -> Iterator[tuple[int, str, str]]:
     for number, line in _lines(text):
         if not line.strip():
             continue
@@ -126,10 +177,10 @@ def _jsonl_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
             raise InputFileError(
                 source,
                 number,
-                f"expected a JSON object with app_id and access_token, got {_json_type(doc)}",
+                f"expected a JSON object with {' and '.join(fields)}, got {_json_type(doc)}",
             )
         values: list[str] = []
-        for field in _FIELDS:
+        for field in fields:
             if field not in doc:
                 raise InputFileError(source, number, f"missing field {field!r}")
             value = doc[field]
@@ -138,14 +189,16 @@ def _jsonl_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
                 raise InputFileError(source, number, problem)
             _check_value(source, number, field, value)
             values.append(value)
-        yield number, values[0], values[1]
+        yield number, values[0], values[1] if len(values) > 1 else ""
 
 
-def _csv_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
+def _csv_rows(
+    text: str, source: str, fields: tuple[str, ...] = _FIELDS
+) -> Iterator[tuple[int, str, str]]:
     # strict: an unbalanced quote is an error, not a field that swallows the following lines.
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
     header: list[str] | None = None
-    columns: tuple[int, int] = (0, 0)
+    columns: tuple[int, ...] = ()
     try:
         for row in reader:
             number = reader.line_num
@@ -153,24 +206,24 @@ def _csv_rows(text: str, source: str) -> Iterator[tuple[int, str, str]]:
                 continue
             if header is None:
                 header = [cell.strip().lower() for cell in row]
-                missing = [name for name in _FIELDS if name not in header]
+                missing = [name for name in fields if name not in header]
                 if missing:
                     # The row is not echoed: a file without a header starts with data.
                     raise InputFileError(
                         source,
                         number,
                         f"the CSV header has no {' and no '.join(missing)} column; the first row "
-                        "must be a header such as app_id,access_token",
+                        f"must be a header such as {','.join(fields)}",
                     )
-                columns = (header.index("app_id"), header.index("access_token"))
+                columns = tuple(header.index(name) for name in fields)
                 continue
             if len(row) != len(header):
                 problem = f"expected {len(header)} CSV fields as in the header, got {len(row)}"
                 raise InputFileError(source, number, problem)
-            app_id, token = row[columns[0]].strip(), row[columns[1]].strip()
-            for name, value in zip(_FIELDS, (app_id, token), strict=True):
+            values = [row[column].strip() for column in columns]
+            for name, value in zip(fields, values, strict=True):
                 _check_value(source, number, name, value)
-            yield number, app_id, token
+            yield number, values[0], values[1] if len(values) > 1 else ""
     except csv.Error as exc:
         # Python 3.10's csv refuses a NUL byte itself; later ones pass it to _check_value.
         if "NUL" in str(exc):

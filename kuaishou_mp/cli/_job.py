@@ -18,9 +18,17 @@ from ..domains import ReconcileResult
 from ..errors import InvalidInputError
 from ..models import Authorizer
 from ..ratelimit import RateLimit
-from ._io import InputFileError, JsonLinesSink, PreviousRun, parse_authorizers, read_previous_run
+from ._io import (
+    InputFileError,
+    JsonLinesSink,
+    PreviousRun,
+    parse_app_ids,
+    parse_authorizers,
+    read_previous_run,
+)
 from ._output import result_line
 from ._progress import errors_text, live_progress
+from ._store import check_store_url, masked_url, open_token_manager
 
 __all__ = [
     "EXIT_FAILED",
@@ -30,6 +38,7 @@ __all__ = [
     "BadInput",
     "JobOptions",
     "StartRun",
+    "Target",
     "run_async",
     "run_batch",
 ]
@@ -41,7 +50,10 @@ EXIT_INTERRUPTED = 130
 
 T = TypeVar("T")
 
-StartRun = Callable[[Client, list[Authorizer], int], BulkRun[Any]]
+Target = Authorizer | str
+"""An authorizer with its token, or a bare app id whose token comes from the token store."""
+
+StartRun = Callable[[Client, list[Target], int], BulkRun[Any]]
 """Starts the bulk run for a command: ``(client, authorizers, concurrency) -> run``. It must
 validate its own arguments (raising InvalidInputError) before anything is sent."""
 
@@ -65,6 +77,8 @@ class JobOptions:
     base_url: str
     component_app_id: str
     progress: bool | None
+    token_store: str | None = None
+    component_app_secret: str | None = None
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -85,7 +99,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(main)  # pragma: no cover - Python 3.10: the default loop
 
 
-def _read_authorizers(path: str) -> list[Authorizer]:
+def _read_authorizers(path: str, app_ids_only: bool) -> list[Target]:
     if path == "-":
         data = sys.stdin.buffer.read()
         source = "<stdin>"
@@ -96,7 +110,13 @@ def _read_authorizers(path: str) -> list[Authorizer]:
                 data = f.read()
         except OSError as exc:
             raise InputFileError(path, None, f"cannot read: {exc.strerror}") from None
-    return parse_authorizers(data, source)
+    if app_ids_only:
+        return list(parse_app_ids(data, source))
+    return list(parse_authorizers(data, source))
+
+
+def _app_id(target: Target) -> str:
+    return target if isinstance(target, str) else target.app_id
 
 
 class _Tally:
@@ -133,8 +153,18 @@ def run_batch(options: JobOptions, label: str, start: StartRun) -> int:
     """
     if options.resume and options.output == "-":
         raise click.UsageError("--resume needs --output FILE (it reads what an earlier run wrote)")
+    if options.token_store is not None:
+        try:
+            check_store_url(options.token_store)
+        except InvalidInputError as exc:
+            raise click.UsageError(str(exc)) from None
+        if not options.component_app_secret:
+            raise click.UsageError(
+                "--token-store needs --component-app-secret (or KUAISHOU_COMPONENT_APP_SECRET) "
+                "to renew tokens"
+            )
     try:
-        authorizers = _read_authorizers(options.authorizers)
+        authorizers = _read_authorizers(options.authorizers, options.token_store is not None)
         previous = read_previous_run(options.output) if options.resume else None
     except InputFileError as exc:
         raise BadInput(str(exc)) from None
@@ -153,24 +183,62 @@ async def _run(
     options: JobOptions,
     label: str,
     start: StartRun,
-    authorizers: list[Authorizer],
+    authorizers: list[Target],
     previous: PreviousRun | None,
     console: Console | None,
 ) -> int:
     done = previous.outcomes if previous is not None else {}
-    pending = [a for a in authorizers if a.app_id not in done]
+    pending = [a for a in authorizers if _app_id(a) not in done]
     skipped = len(authorizers) - len(pending)
-    failed_before = sum(1 for a in authorizers if done.get(a.app_id) is False)
+    failed_before = sum(1 for a in authorizers if done.get(_app_id(a)) is False)
     rate_limit = RateLimit() if options.qps is None else RateLimit(per_authorizer_qps=options.qps)
+    manager = None
     try:
+        if options.token_store is not None:
+            assert options.component_app_secret is not None  # checked by run_batch
+            manager = open_token_manager(
+                options.token_store,
+                options.component_app_id,
+                options.component_app_secret,
+                options.base_url,
+            )
         client = Client(
             options.component_app_id,
             base_url=options.base_url,
             timeout=options.timeout,
             rate_limit=rate_limit,
+            token_provider=manager,
         )
     except InvalidInputError as exc:
+        if manager is not None:
+            await manager.aclose()
         raise click.UsageError(str(exc)) from None
+    if manager is not None and console is not None:
+        console.print(
+            f"{label}: tokens from {masked_url(options.token_store or '')}",
+            markup=False,
+            soft_wrap=True,
+        )
+    try:
+        keep = previous.keep_bytes if previous is not None else None
+        counts = (skipped, failed_before)
+        return await _run_with(client, options, label, start, pending, keep, counts, console)
+    finally:
+        if manager is not None:
+            await manager.aclose()
+
+
+async def _run_with(
+    client: Client,
+    options: JobOptions,
+    label: str,
+    start: StartRun,
+    pending: list[Target],
+    keep: int | None,
+    counts: tuple[int, int],
+    console: Console | None,
+) -> int:
+    skipped, failed_before = counts
     async with client:
         try:
             run = start(client, pending, options.concurrency)
@@ -180,7 +248,6 @@ async def _run(
             if options.output == "-":
                 sink = JsonLinesSink(sys.stdout.buffer, owned=False)
             else:
-                keep = previous.keep_bytes if previous is not None else None
                 sink = JsonLinesSink.open(options.output, append_after=keep)
         except InputFileError as exc:
             await run.aclose()

@@ -2,7 +2,8 @@
 
 :class:`FakeKuaishou` serves the platform's "basic info" endpoints over real HTTP with
 per-app state, the platform-authorization (OAuth) endpoints (:class:`FakeOAuth`, as
-``fake.oauth``), token expiry and revocation, rate limiting and injectable :class:`Fault`
+``fake.oauth``), the platform's signed and encrypted pushes (:class:`FakePush`, as
+``fake.push``), token expiry and revocation, rate limiting and injectable :class:`Fault`
 answers. It depends on nothing else in ``kuaishou_mp``: it stands in for the remote side.
 
 Example::
@@ -25,6 +26,7 @@ from ._fake import (
 from ._faults import Fault, FaultKind
 from ._models import SERVER_DOMAIN_KEYS, FakeAuthorizer, RecordedRequest
 from ._oauth import OAUTH_PATHS, FakeOAuth
+from ._push import FakePush, PushDelivery
 
 __all__ = [
     "APP_INFO_PATH",
@@ -36,7 +38,9 @@ __all__ = [
     "FakeAuthorizer",
     "FakeKuaishou",
     "FakeOAuth",
+    "FakePush",
     "Fault",
     "FaultKind",
+    "PushDelivery",
     "RecordedRequest",
 ]

@@ -25,6 +25,7 @@ from ._models import (
     normalize_server_domains,
 )
 from ._oauth import FakeOAuth
+from ._push import FakePush
 
 __all__ = ["FakeKuaishou"]
 
@@ -208,6 +209,9 @@ class FakeKuaishou:
         self.oauth: FakeOAuth = FakeOAuth(self, component_app_secret="ks_component_secret_test")
         """The platform-authorization endpoints and their state (tickets, component tokens,
         codes, issued authorizer tokens); see :class:`~kuaishou_mp.testing.FakeOAuth`."""
+        self.push: FakePush = FakePush(self)
+        """The pushes to your receiver (set ``push.url``: signed, encrypted tickets and
+        events, redelivered on a wrong answer); see :class:`~kuaishou_mp.testing.FakePush`."""
 
     # ------------------------------------------------------------------ authorizers
 
@@ -608,6 +612,7 @@ class FakeKuaishou:
     def _cancel_held(self) -> None:
         self._closing = True
         self.oauth._cancel_timers()
+        self.push.cancel()
         for task in list(self._held):
             task.cancel()
 

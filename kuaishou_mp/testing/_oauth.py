@@ -85,9 +85,11 @@ class FakeOAuth:
 
     What the platform does not document, the fake decides (and tests may rely on):
 
-    * tickets: :meth:`push_ticket` stands in for the push (its signing and encryption are not
-      documented, so nothing is pushed over HTTP); every ticket issued stays valid;
-      ``start_push_ticket`` checks the app id and secret and issues a first ticket;
+    * tickets: :meth:`push_ticket` issues one without pushing it; every ticket issued stays
+      valid; ``start_push_ticket`` checks the app id and secret and issues a first ticket,
+      which :class:`~kuaishou_mp.testing.FakePush` (``fake.push``) POSTs to ``fake.push.url``
+      when set, followed by one every ``fake.push.interval`` seconds;
+    * :meth:`authorize` also pushes an ``AUTHORIZED`` event when ``fake.push.url`` is set;
     * every ``access_token`` call issues a new component token; older ones stay valid until
       they expire (as documented);
     * an authorization code (from :meth:`authorize` or ``re_authorization_code``) is spent by
@@ -205,7 +207,9 @@ class FakeOAuth:
             dict(p) for p in (permissions if permissions is not None else DEFAULT_PERMISSIONS)
         ]
         self._authorized_until.pop(app_id, None)
-        return self._issue_code(app_id)
+        code = self._issue_code(app_id)
+        self._fake.push.authorized(app_id, code, _wire_seconds(self.authorization_code_ttl))
+        return code
 
     def expire_authorization(self, app_id: str) -> None:
         """End ``app_id``'s authorization (its refresh token expired): recovering a code for it
@@ -360,7 +364,7 @@ class FakeOAuth:
         if refused is not None:
             return refused, None
         self.push_started = True
-        self.push_ticket()
+        self._fake.push.started(self.push_ticket())
         return _ok(), None
 
     def _component_access_token(self, query: Mapping[str, str]) -> tuple[Answer, str | None]:
