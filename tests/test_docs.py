@@ -280,7 +280,7 @@ def test_harness_finds_the_examples() -> None:
     """Every guide page has an example that runs, and skipped examples stay the exception."""
     chains = python_chains()
     skipped = [c for c in chains if c[0].marker == "skip"]
-    assert len(skipped) <= 5, [c[0].where for c in skipped]
+    assert len(skipped) <= 3, [c[0].where for c in skipped]
     run = {c[0].path for c in chains if c[0].marker != "skip"}
     guides = [DOCS / "index.md", DOCS / "quickstart.md", *DOCS.glob("concepts/*.md")]
     guides += DOCS.glob("recipes/*.md")
