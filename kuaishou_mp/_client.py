@@ -17,7 +17,6 @@ from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 import aiohttp
-from yarl import URL
 
 from . import _json
 from ._callstats import CallStats
@@ -146,7 +145,6 @@ class Client:
         limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
         self._component_app_id = component_app_id
         self._base_url = BaseURL(base_url)
-        self._query_prefix = f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}"
         self._shared = _Shared(
             session=session,
             limiter=limiter,
@@ -159,19 +157,14 @@ class Client:
             decode=decode,
             error_codes=error_table,
             max_bytes=max_response_bytes,
-            shown_base=self._base_url.shown,
+            base_url=self._base_url,
             policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
             timer_pool=self._shared.timers,
             limiter=limiter,
             tokens=token_provider,
-            url_for=self._url,
+            token_query=f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}",
         )
-
-    def _url(self, endpoint: Endpoint, token: str) -> URL:
-        # Plain ASCII tokens (the usual kind) need no escaping; quote() is the slow path.
-        quoted = token if token.isascii() and token.isalnum() else quote(token, safe="")
-        return self._base_url.join(endpoint.path, self._query_prefix + quoted)
 
     def __repr__(self) -> str:
         state = "closed" if self._shared.closed else "open"
@@ -238,9 +231,7 @@ class Client:
         copy = Client.__new__(Client)
         copy._component_app_id = self._component_app_id
         copy._base_url = self._base_url
-        copy._query_prefix = self._query_prefix
         copy._shared = self._shared
-        # Built after the fields it reads: the copy's URLs come from the copy.
         copy._pipeline = pipeline.with_options(
             timeout=pipeline.timeouts.timeout if timeout is _UNSET else Timeout.of(timeout),
             policy=pipeline.policy if retry is _UNSET else (retry or RetryPolicy.none()),

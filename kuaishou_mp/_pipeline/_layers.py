@@ -21,13 +21,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-from yarl import URL
+from urllib.parse import quote
 
 from .. import _json
-from .._endpoints import Endpoint, Idempotency, delete_took_effect
+from .._endpoints import Idempotency, delete_took_effect
 from .._session import SessionHolder
 from .._transport import send
+from .._urls import BaseURL
 from ..errors import (
     APIError,
     DomainNotFoundError,
@@ -64,6 +64,7 @@ class Pipeline:
     """
 
     __slots__ = (
+        "base_url",
         "component_app_id",
         "decode",
         "error_codes",
@@ -73,13 +74,12 @@ class Pipeline:
         "max_bytes",
         "observer",
         "policy",
-        "shown_base",
         "throttle",
         "timeouts",
         "timer_pool",
+        "token_query",
         "tokens",
         "try_acquire",
-        "url_for",
     )
 
     def __init__(
@@ -90,13 +90,13 @@ class Pipeline:
         decode: Decoder,
         error_codes: Mapping[int, type[APIError]],
         max_bytes: int,
-        shown_base: str,
+        base_url: BaseURL,
         policy: RetryPolicy,
         timeout: Timeout,
         timer_pool: TimerPool | None = None,
         limiter: Limiter | None = None,
         tokens: TokenProvider | None = None,
-        url_for: Callable[[Endpoint, str], URL] | None = None,
+        token_query: str | None = None,
         observer: AttemptObserver | None = None,
         gate: RetryGate | None = None,
         throttle: ThrottleFeedback | None = None,
@@ -106,7 +106,7 @@ class Pipeline:
         self.decode = decode
         self.error_codes = error_codes
         self.max_bytes = max_bytes
-        self.shown_base = shown_base
+        self.base_url = base_url
         self.policy = policy
         self.timer_pool = timer_pool
         self.timeouts = AttemptTimeouts(timeout, timer_pool)
@@ -117,7 +117,8 @@ class Pipeline:
             limiter.try_acquire if isinstance(limiter, InProcessLimiter) else None
         )
         self.tokens = tokens
-        self.url_for = url_for
+        # The query every token-bearing URL starts with; the token, quoted, ends it.
+        self.token_query = token_query
         self.observer = observer
         self.gate = gate
         if throttle is None and limiter is not None:
@@ -132,13 +133,13 @@ class Pipeline:
             decode=self.decode,
             error_codes=self.error_codes,
             max_bytes=self.max_bytes,
-            shown_base=self.shown_base,
+            base_url=self.base_url,
             policy=policy,
             timeout=timeout,
             timer_pool=self.timer_pool,
             limiter=self.limiter,
             tokens=self.tokens,
-            url_for=self.url_for,
+            token_query=self.token_query,
             observer=self.observer,
             gate=self.gate,
             throttle=self.throttle,
@@ -172,11 +173,13 @@ class Pipeline:
         return await self._retries(req)
 
     def _use_token(self, req: Request, token: str) -> None:
-        req.token = token
-        url_for = self.url_for
-        if url_for is None:
+        query = self.token_query
+        if query is None:
             raise InvalidInputError("this client calls with its own credentials, not a token")
-        req.url = url_for(req.endpoint, token)
+        req.token = token
+        # Plain ASCII tokens (the usual kind) need no escaping; quote() is the slow path.
+        quoted = token if token.isascii() and token.isalnum() else quote(token, safe="")
+        req.url = self.base_url.join(req.endpoint.path, query + quoted)
 
     async def _resolve(self, authorizer: object) -> tuple[str, str]:
         if isinstance(authorizer, str):
@@ -294,7 +297,7 @@ class Pipeline:
         observer = self.observer
         record = None
         if observer is not None:
-            record = AttemptRecord.start(req, self.shown_base, waited)
+            record = AttemptRecord.start(req, self.base_url.shown, waited)
             observer.attempt_started(record)
         session, url = req.session, req.url
         # Both set by the token layer (or, for the component's own calls, by the facade).

@@ -93,7 +93,7 @@ class AuthClient:
             decode=decode,
             error_codes=error_table,
             max_bytes=max_response_bytes,
-            shown_base=self._base_url.shown,
+            base_url=self._base_url,
             policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
         )
