@@ -9,6 +9,7 @@ import pytest
 from kuaishou_mp import (
     Authorizer,
     Client,
+    InvalidInputError,
     RateLimitedError,
     RetryPolicy,
     ServerDomains,
@@ -112,6 +113,15 @@ def test_a_request_repr_shows_no_token() -> None:
     assert "tok_secret_123" not in repr(request)
     assert "ks_r" in repr(request)
     assert request.scrubbed() == ("tok_secret_123",)
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"ks_bytes"])
+async def test_a_missing_or_odd_authorizer_is_refused_before_sending(
+    bad: object, kuaishou_fake: FakeKuaishou, kuaishou_client: Client
+) -> None:
+    with pytest.raises(InvalidInputError, match="expected an Authorizer or an app id string"):
+        await kuaishou_client.app_info(bad)  # type: ignore[arg-type]
+    assert kuaishou_fake.requests == []
 
 
 async def test_the_observer_sees_every_attempt_and_never_the_token(

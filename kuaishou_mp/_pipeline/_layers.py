@@ -155,7 +155,7 @@ class Pipeline:
         if type(authorizer) is Authorizer:  # the common case, without a coroutine
             req.app_id = authorizer.app_id
             self._use_token(req, authorizer.access_token)
-        elif authorizer is not None:
+        elif self.token_query is not None:  # not the component's own call: a token is needed
             req.app_id, token = await self._resolve(authorizer)
             self._use_token(req, token)
         try:
@@ -174,8 +174,7 @@ class Pipeline:
 
     def _use_token(self, req: Request, token: str) -> None:
         query = self.token_query
-        if query is None:
-            raise InvalidInputError("this client calls with its own credentials, not a token")
+        assert query is not None  # only clients that call with authorizers' tokens get here
         req.token = token
         # Plain ASCII tokens (the usual kind) need no escaping; quote() is the slow path.
         quoted = token if token.isascii() and token.isalnum() else quote(token, safe="")
