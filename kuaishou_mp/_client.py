@@ -1,19 +1,20 @@
-"""The client: lifecycle, options, and the public calls, as a facade over the pipeline.
+"""The client: lifecycle, options and the three endpoint calls, a facade over the pipeline.
 
 Every call validates its input, builds one :class:`~kuaishou_mp._pipeline.Request` and hands it
 to :meth:`Pipeline.call <kuaishou_mp._pipeline.Pipeline.call>` (token -> retries -> limiter ->
 attempt; see :mod:`kuaishou_mp._pipeline._layers`).
 
-Copies made by :meth:`Client.with_options` share the session, the limiter and the token
+Reconciliation and bulk runs come from a mixin (:mod:`kuaishou_mp._many_calls`). Copies made by
+:meth:`Client.with_options` share the session, the limiter and the token
 provider; only the per-call options differ.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import quote
 
 import aiohttp
@@ -42,10 +43,7 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
 _TOKEN_PARAM: Final = "&authorizer_access_token="
 
-T = TypeVar("T")
-D = TypeVar("D", ServerDomains, WebviewDomains)
 AuthorizerLike = Authorizer | str
-_Call = Callable[[AuthorizerLike, CallStats], Coroutine[Any, Any, T]]
 _UNSET: Any = object()
 
 
