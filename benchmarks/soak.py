@@ -114,7 +114,7 @@ async def soak(
         gc.collect()
         connector = client.session.connector
         assert isinstance(connector, aiohttp.TCPConnector)
-        limiter = client._shared.limiter
+        limiter = client._pipeline.limiter
         samples.append(
             {
                 "calls": finished,

@@ -1,58 +1,39 @@
-"""The client: lifecycle, options, and the call pipeline.
+"""The client: lifecycle, options and the three endpoint calls, a facade over the pipeline.
 
-One call::
+Every call validates its input, builds one :class:`~kuaishou_mp._pipeline.Request` and hands it
+to :meth:`Pipeline.call <kuaishou_mp._pipeline.Pipeline.call>` (token -> retries -> limiter ->
+attempt; see :mod:`kuaishou_mp._pipeline._layers`).
 
-    endpoint spec (pure) -> token -> retries (fresh AsyncRetrying) around
-        limiter.acquire(app_id) -> transport.send -> decode -> model
-
-Copies made by :meth:`Client.with_options` share the session, the limiter and the token
+Reconciliation and bulk runs come from a mixin (:mod:`kuaishou_mp._many_calls`). Copies made by
+:meth:`Client.with_options` share the session, the limiter and the token
 provider; only the per-call options differ.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
-import math
-import time
 import warnings
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from urllib.parse import quote
 
 import aiohttp
-from yarl import URL
 
-from . import _json
-from ._attempt_timer import AttemptTimer, attempt_timer
 from ._callstats import CallStats
 from ._endpoints import (
     APP_INFO,
     SERVER_DOMAIN,
     WEBVIEW_DOMAIN,
-    Endpoint,
     decode,
-    domain_body,
-    parse_action,
-    validate_domain,
 )
+from ._many_calls import ManyCalls
+from ._pipeline import Pipeline, Request, TimerPool
 from ._session import ConnectionLimits, SessionHolder, check_client_options
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES
 from ._urls import BaseURL
-from .bulk import BulkResult, BulkRun, run_bulk
-from .domains import ReconcileMode, ReconcileResult, reconcile
-from .errors import (
-    APIError,
-    DomainNotFoundError,
-    InvalidInputError,
-    RateLimitedError,
-    ServerError,
-    TokenExpiredError,
-    TransportError,
-)
+from .errors import APIError, InvalidInputError
 from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
-from .ratelimit import InProcessLimiter, Limiter, RateLimit
+from .ratelimit import Limiter, RateLimit
 from .retry import RetryPolicy
 from .timeout import Timeout
 from .tokens import TokenProvider
@@ -61,20 +42,13 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
 _TOKEN_PARAM: Final = "&authorizer_access_token="
-# Copies made with many different timeouts (a per-call budget, say) fall back to aiohttp's
-# per-request timer rather than growing the set of shared ones without bound.
-_MAX_TIMERS: Final = 8
 
-logger = logging.getLogger("kuaishou_mp")
-
-T = TypeVar("T")
-D = TypeVar("D", ServerDomains, WebviewDomains)
 AuthorizerLike = Authorizer | str
 _UNSET: Any = object()
 
 
 class _Shared(SessionHolder):
-    """What every copy of a client shares: the session and the limiter."""
+    """What every copy of a client shares and closes: the session, the limiter, the timers."""
 
     def __init__(
         self,
@@ -86,35 +60,18 @@ class _Shared(SessionHolder):
     ) -> None:
         super().__init__(session, limits=limits, verify_ssl=verify_ssl, owner="Client")
         self.limiter = limiter
-        # A limiter that can admit without a coroutine (the in-process one) does so on the hot
-        # path; acquire() is awaited only when a call has to wait.
-        self.try_acquire: Callable[[str], bool] | None = (
-            limiter.try_acquire if isinstance(limiter, InProcessLimiter) else None
-        )
-        self.timers: dict[float, AttemptTimer] = {}
-
-    def timer_for(self, timeout: float | None) -> AttemptTimer | None:
-        """The attempt timer for ``timeout`` seconds, shared by every copy that uses it."""
-        if timeout is None:
-            return None
-        timer = self.timers.get(timeout)
-        if timer is None and len(self.timers) < _MAX_TIMERS:
-            timer = attempt_timer(timeout)
-            if timer is not None:
-                self.timers[timeout] = timer
-        return timer
+        self.timers = TimerPool()
 
     async def close(self) -> None:
         if self.closed:
             return
-        for timer in self.timers.values():
-            timer.close()
+        self.timers.close()
         await super().close()
         if self.limiter is not None:
             await self.limiter.aclose()
 
 
-class Client:
+class Client(ManyCalls):
     """An asyncio client for the Kuaishou mini-program third-party platform.
 
     One client per process, shared by every task: it holds the connection pool, the
@@ -181,36 +138,26 @@ class Client:
         limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
         self._component_app_id = component_app_id
         self._base_url = BaseURL(base_url)
-        self._query_prefix = f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}"
         self._shared = _Shared(
             session=session,
             limiter=limiter,
             limits=connection_limits or ConnectionLimits(),
             verify_ssl=verify_ssl,
         )
-        self._token_provider = token_provider
-        self._error_codes = error_table
-        self._max_response_bytes = max_response_bytes
-        self._set_options(
+        self._pipeline = Pipeline(
+            component_app_id=component_app_id,
+            holder=self._shared,
+            decode=decode,
+            error_codes=error_table,
+            max_bytes=max_response_bytes,
+            base_url=self._base_url,
+            policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
-            retry=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
+            timer_pool=self._shared.timers,
+            limiter=limiter,
+            tokens=token_provider,
+            token_query=f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}",
         )
-
-    def _set_options(self, *, timeout: Timeout, retry: RetryPolicy) -> None:
-        self._timeout = timeout
-        # Built once: most attempts use it as is (only a nearing deadline cuts it shorter).
-        # Attempts are timed by one shared timer (see _attempt_timer), so aiohttp is given no
-        # total of its own; an attempt whose timeout a nearing deadline cuts short, or a
-        # Python without Task.uncancel, uses aiohttp's (built from _full_timeout).
-        self._timer = self._shared.timer_for(timeout.total)
-        self._full_timeout = aiohttp.ClientTimeout(total=timeout.total, connect=timeout.connect)
-        self._client_timeout = (
-            self._full_timeout
-            if self._timer is None
-            else aiohttp.ClientTimeout(total=None, connect=timeout.connect)
-        )
-        self._timeout_total = math.inf if timeout.total is None else timeout.total
-        self._retry = retry
 
     def __repr__(self) -> str:
         state = "closed" if self._shared.closed else "open"
@@ -273,13 +220,16 @@ class Client:
         Raises:
             ValueError: A timeout is not a positive number.
         """
-        clone = object.__new__(Client)
-        clone.__dict__.update(self.__dict__)
-        clone._set_options(
-            timeout=self._timeout if timeout is _UNSET else Timeout.of(timeout),
-            retry=self._retry if retry is _UNSET else (retry or RetryPolicy.none()),
+        pipeline = self._pipeline
+        copy = Client.__new__(Client)
+        copy._component_app_id = self._component_app_id
+        copy._base_url = self._base_url
+        copy._shared = self._shared
+        copy._pipeline = pipeline.with_options(
+            timeout=pipeline.timeouts.timeout if timeout is _UNSET else Timeout.of(timeout),
+            policy=pipeline.policy if retry is _UNSET else (retry or RetryPolicy.none()),
         )
-        return clone
+        return copy
 
     # -- the three endpoints -------------------------------------------------------------------
 
@@ -294,7 +244,9 @@ class Client:
             TransportError: No JSON answer arrived after the retries.
             ResponseValidationError: The answer does not fit :class:`AppInfo`.
         """
-        result: AppInfo = await self._call(APP_INFO, None, authorizer, CallStats())
+        result: AppInfo = await self._pipeline.call(
+            Request(APP_INFO, authorizer, None, None, CallStats())
+        )
         return result
 
     async def server_domain(
@@ -338,8 +290,8 @@ class Client:
             "download_file": download_file,
             "udp": udp,
         }
-        result: ServerDomains = await self._domain_call(
-            SERVER_DOMAIN, authorizer, action, lists, CallStats()
+        result: ServerDomains = await self._sender(SERVER_DOMAIN, action, lists)(
+            authorizer, CallStats()
         )
         return result
 
@@ -363,442 +315,7 @@ class Client:
             APIError: Any other refusal; TransportError, ResponseValidationError as for
                 :meth:`app_info`.
         """
-        result: WebviewDomains = await self._domain_call(
-            WEBVIEW_DOMAIN, authorizer, action, {"webview": webview}, CallStats()
+        result: WebviewDomains = await self._sender(WEBVIEW_DOMAIN, action, {"webview": webview})(
+            authorizer, CallStats()
         )
         return result
-
-    # -- reconciliation ------------------------------------------------------------------------
-
-    async def reconcile_server_domains(
-        self,
-        authorizer: AuthorizerLike,
-        desired: ServerDomains,
-        mode: ReconcileMode | str = ReconcileMode.ENSURE,
-        *,
-        dry_run: bool = False,
-    ) -> ReconcileResult[ServerDomains]:
-        """Make the server domains match ``desired`` with the fewest calls.
-
-        ``exact`` makes every list exactly the desired one, ``ensure`` adds what is missing,
-        ``remove`` deletes what is present. A dry run only reads and returns the plan.
-
-        Args:
-            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
-            desired: The goal; in ``exact`` mode every list of it, empty ones included.
-            mode: A :class:`ReconcileMode` or its string.
-            dry_run: Only read and plan; change nothing.
-
-        Returns:
-            The plan, the state before, and (unless a dry run) the state after.
-
-        Raises:
-            InvalidInputError: ``desired`` is not a :class:`ServerDomains`, holds a malformed
-                domain, or ``mode`` is unknown; raised before anything is sent.
-            KuaishouError: The read or the change failed (see :meth:`server_domain`).
-        """
-        self._check_desired(desired, ServerDomains)
-        return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
-
-    async def reconcile_webview_domains(
-        self,
-        authorizer: AuthorizerLike,
-        desired: WebviewDomains,
-        mode: ReconcileMode | str = ReconcileMode.ENSURE,
-        *,
-        dry_run: bool = False,
-    ) -> ReconcileResult[WebviewDomains]:
-        """Make the webview domains match ``desired``; see :meth:`reconcile_server_domains`.
-
-        Args:
-            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
-            desired: The goal.
-            mode: A :class:`ReconcileMode` or its string.
-            dry_run: Only read and plan; change nothing.
-
-        Raises:
-            InvalidInputError: ``desired`` is not a :class:`WebviewDomains`, holds a malformed
-                domain, or ``mode`` is unknown; raised before anything is sent.
-            KuaishouError: The read or the change failed.
-        """
-        self._check_desired(desired, WebviewDomains)
-        return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
-
-    # -- bulk ----------------------------------------------------------------------------------
-
-    def bulk_app_info(
-        self,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        *,
-        concurrency: int = 100,
-        on_result: Callable[[BulkResult[AppInfo]], None] | None = None,
-    ) -> BulkRun[AppInfo]:
-        """Read the basic info of many mini-programs; results stream as calls complete.
-
-        ``authorizers`` is pulled lazily (a generator over a million rows is fine): memory and
-        tasks are proportional to ``concurrency``. Every input yields exactly one
-        :class:`BulkResult`; failures are results, not exceptions. Use as
-        ``async with client.bulk_app_info(rows) as run: async for result in run: ...``.
-        ``run.progress`` has live counts; ``on_result`` is called with every result (for
-        metrics); ``run.summary()`` gives the totals and errors by class.
-
-        Args:
-            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
-            concurrency: Calls in flight at most (per-authorizer limits apply as well).
-            on_result: Called with each :class:`BulkResult` as it is handed out.
-
-        Raises:
-            InvalidInputError: ``concurrency`` is not a positive integer, or ``authorizers`` is
-                a bare string.
-        """
-        # The pipeline itself, with no wrapper coroutine: one frame less on every call.
-        call = functools.partial(self._call, APP_INFO, None)
-        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
-
-    def bulk_server_domain(
-        self,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        action: DomainAction | str,
-        *,
-        concurrency: int = 100,
-        on_result: Callable[[BulkResult[ServerDomains]], None] | None = None,
-        request: Iterable[str] | None = None,
-        socket: Iterable[str] | None = None,
-        upload_file: Iterable[str] | None = None,
-        download_file: Iterable[str] | None = None,
-        udp: Iterable[str] | None = None,
-    ) -> BulkRun[ServerDomains]:
-        """Run one server-domain action over many mini-programs; see :meth:`bulk_app_info`.
-
-        The action and lists are validated once, before the run starts.
-
-        Args:
-            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
-            action: A :class:`DomainAction` or its string.
-            concurrency: Calls in flight at most.
-            on_result: Called with each :class:`BulkResult` as it is handed out.
-            request: See :meth:`server_domain`; so are ``socket``, ``upload_file``,
-                ``download_file`` and ``udp``.
-            socket: ``socket`` domains.
-            upload_file: ``uploadFile`` domains.
-            download_file: ``downloadFile`` domains.
-            udp: ``udp`` domains.
-
-        Raises:
-            InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
-        """
-        lists = {
-            "request": request,
-            "socket": socket,
-            "upload_file": upload_file,
-            "download_file": download_file,
-            "udp": udp,
-        }
-        return self._bulk_domain(SERVER_DOMAIN, authorizers, action, lists, concurrency, on_result)
-
-    def bulk_webview_domain(
-        self,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        action: DomainAction | str,
-        *,
-        concurrency: int = 100,
-        on_result: Callable[[BulkResult[WebviewDomains]], None] | None = None,
-        webview: Iterable[str] | None = None,
-    ) -> BulkRun[WebviewDomains]:
-        """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`.
-
-        Args:
-            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
-            action: A :class:`DomainAction` or its string.
-            concurrency: Calls in flight at most.
-            on_result: Called with each :class:`BulkResult` as it is handed out.
-            webview: The webview domains.
-
-        Raises:
-            InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
-        """
-        lists = {"webview": webview}
-        return self._bulk_domain(WEBVIEW_DOMAIN, authorizers, action, lists, concurrency, on_result)
-
-    def bulk_reconcile_server_domains(
-        self,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        desired: ServerDomains,
-        mode: ReconcileMode | str = ReconcileMode.ENSURE,
-        *,
-        dry_run: bool = False,
-        concurrency: int = 100,
-        on_result: Callable[[BulkResult[ReconcileResult[ServerDomains]]], None] | None = None,
-    ) -> BulkRun[ReconcileResult[ServerDomains]]:
-        """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run.
-
-        Args:
-            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
-            desired: The goal, as for :meth:`reconcile_server_domains`.
-            mode: A :class:`ReconcileMode` or its string.
-            dry_run: Only read and plan; change nothing.
-            concurrency: Reconciliations in flight at most.
-            on_result: Called with each :class:`BulkResult` as it is handed out.
-
-        Raises:
-            InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
-        """
-        self._check_desired(desired, ServerDomains)
-        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency, on_result)
-
-    def bulk_reconcile_webview_domains(
-        self,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        desired: WebviewDomains,
-        mode: ReconcileMode | str = ReconcileMode.ENSURE,
-        *,
-        dry_run: bool = False,
-        concurrency: int = 100,
-        on_result: Callable[[BulkResult[ReconcileResult[WebviewDomains]]], None] | None = None,
-    ) -> BulkRun[ReconcileResult[WebviewDomains]]:
-        """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run.
-
-        Args:
-            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
-            desired: The goal, as for :meth:`reconcile_webview_domains`.
-            mode: A :class:`ReconcileMode` or its string.
-            dry_run: Only read and plan; change nothing.
-            concurrency: Reconciliations in flight at most.
-            on_result: Called with each :class:`BulkResult` as it is handed out.
-
-        Raises:
-            InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
-        """
-        self._check_desired(desired, WebviewDomains)
-        return self._bulk_reconcile(authorizers, desired, mode, dry_run, concurrency, on_result)
-
-    def _bulk_reconcile(
-        self,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        desired: D,
-        mode: ReconcileMode | str,
-        dry_run: bool,
-        concurrency: int,
-        on_result: Callable[[BulkResult[ReconcileResult[D]]], None] | None,
-    ) -> BulkRun[ReconcileResult[D]]:
-        async def call(authorizer: AuthorizerLike, stats: CallStats) -> ReconcileResult[D]:
-            # One reconciliation is a get plus at most one change; each is retried on its own.
-            stats.attempts += 1
-            return await reconcile(self, authorizer, desired, mode, dry_run=dry_run)
-
-        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
-
-    # -- the pipeline --------------------------------------------------------------------------
-
-    @staticmethod
-    def _check_desired(desired: object, cls: type[Any]) -> None:
-        if not isinstance(desired, cls):
-            raise InvalidInputError(
-                f"desired must be a {cls.__name__}, got {type(desired).__name__}"
-            )
-        for name in cls.LISTS:
-            for i, domain in enumerate(getattr(desired, name)):
-                validate_domain(domain, f"{name}[{i}]")
-
-    def _bulk_domain(
-        self,
-        endpoint: Endpoint,
-        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
-        action: DomainAction | str,
-        lists: Mapping[str, Iterable[str] | None],
-        concurrency: int,
-        on_result: Callable[[BulkResult[Any]], None] | None,
-    ) -> BulkRun[Any]:
-        act = parse_action(action)
-        body = domain_body(endpoint, act, lists)
-        frozen = {name: body[name] for name in endpoint.lists if name in body}
-
-        async def call(authorizer: AuthorizerLike, stats: CallStats) -> Any:
-            return await self._domain_call(endpoint, authorizer, act, frozen, stats)
-
-        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
-
-    async def _domain_call(
-        self,
-        endpoint: Endpoint,
-        authorizer: AuthorizerLike,
-        action: DomainAction | str,
-        lists: Mapping[str, Iterable[str] | None],
-        stats: CallStats,
-    ) -> Any:
-        body = domain_body(endpoint, action, lists)
-        try:
-            return await self._call(endpoint, body, authorizer, stats)
-        except DomainNotFoundError as exc:
-            if body["action"] != DomainAction.DELETE.value or not stats.ambiguous:
-                raise
-            problem = exc
-        # A delete retried after a failure that may have reached the platform: 403106 may mean
-        # our first attempt already deleted the domains. Only a read can tell.
-        current = await self._call(endpoint, {"action": "get"}, authorizer, stats)
-        targets = {name: {d.lower() for d in body.get(name, ())} for name in endpoint.lists}
-        if any(
-            d.lower() in targets[name] for name in endpoint.lists for d in getattr(current, name)
-        ):
-            raise problem
-        logger.info(
-            "%s delete confirmed by get after an ambiguous retry app_id=%s",
-            endpoint.name,
-            problem.app_id,
-        )
-        return current
-
-    async def _resolve(self, authorizer: AuthorizerLike) -> tuple[str, str]:
-        if isinstance(authorizer, str):
-            if self._token_provider is None:
-                raise InvalidInputError(
-                    "a bare app id needs a token_provider on the Client; pass an Authorizer"
-                )
-            if not authorizer:
-                raise InvalidInputError("app id must not be empty")
-            return authorizer, await self._token_provider.get_token(authorizer)
-        if isinstance(authorizer, Authorizer):
-            return authorizer.app_id, authorizer.access_token
-        raise InvalidInputError(
-            f"expected an Authorizer or an app id string, got {type(authorizer).__name__}"
-        )
-
-    async def _call(
-        self,
-        endpoint: Endpoint,
-        body: Mapping[str, Any] | None,
-        authorizer: AuthorizerLike,
-        stats: CallStats,
-    ) -> Any:
-        # The hot path of every call, kept flat on purpose: the first attempt is made here
-        # directly, and the retry machinery is entered only after it fails.
-        session = self._shared.session or self._shared.get()  # get() raises once closed
-        if type(authorizer) is Authorizer:  # the common case, without a coroutine
-            app_id, token = authorizer.app_id, authorizer.access_token
-        else:
-            app_id, token = await self._resolve(authorizer)
-        payload = None if body is None else _json.dumps(body)
-        url = self._url(endpoint, token)
-        started = time.monotonic()
-        retry = self._retry
-        deadline = None if retry.deadline is None else started + retry.deadline
-        try:
-            return await self._attempt(
-                endpoint, session, url, app_id, token, payload, deadline, stats
-            )
-        except Exception as exc:  # not BaseException: CancelledError is never retried
-            failure = exc
-        try:
-            return await retry._resume(
-                failure,
-                lambda: self._attempt(
-                    endpoint, session, url, app_id, token, payload, deadline, stats
-                ),
-                started=started,
-                endpoint=endpoint.name,
-                app_id=app_id,
-            )
-        except TokenExpiredError:
-            if self._token_provider is None or not isinstance(authorizer, str):
-                raise
-        # Exactly the token that failed is invalidated: if another task already replaced it,
-        # the provider keeps the new one. One fresh call; a second expiry is raised.
-        await self._token_provider.invalidate(app_id, token)
-        token = await self._token_provider.get_token(app_id)
-        url = self._url(endpoint, token)
-        deadline = None if retry.deadline is None else time.monotonic() + retry.deadline
-        return await retry._run(
-            lambda: self._attempt(endpoint, session, url, app_id, token, payload, deadline, stats),
-            endpoint=endpoint.name,
-            app_id=app_id,
-        )
-
-    def _url(self, endpoint: Endpoint, token: str) -> URL:
-        # Plain ASCII tokens (the usual kind) need no escaping; quote() is the slow path.
-        quoted = token if token.isascii() and token.isalnum() else quote(token, safe="")
-        return self._base_url.join(endpoint.path, self._query_prefix + quoted)
-
-    async def _attempt(
-        self,
-        endpoint: Endpoint,
-        session: aiohttp.ClientSession,
-        url: URL,
-        app_id: str,
-        token: str,
-        payload: bytes | None,
-        deadline: float | None,
-        stats: CallStats,
-    ) -> Any:
-        stats.attempts += 1
-        shared = self._shared
-        limiter = shared.limiter
-        if limiter is not None:
-            try_acquire = shared.try_acquire
-            if try_acquire is None or not try_acquire(app_id):
-                await limiter.acquire(app_id)
-        started = time.monotonic()
-        client_timeout = self._client_timeout
-        timer = self._timer
-        if deadline is not None and deadline - started < self._timeout_total:
-            # Only a nearing deadline cuts the attempt's timeout (or ends the call).
-            client_timeout = attempt_timeout(
-                self._full_timeout, deadline, started, endpoint=endpoint.name, app_id=app_id
-            )
-            timer = None
-        try:
-            status, body = await send(
-                session,
-                endpoint.method,
-                url,
-                payload,
-                timeout=client_timeout,
-                max_bytes=self._max_response_bytes,
-                secret=token,
-                endpoint=endpoint.name,
-                app_id=app_id,
-                timer=timer,
-            )
-        except TransportError as exc:
-            stats.ambiguous = stats.ambiguous or exc.request_sent is not False
-            raise
-        try:
-            result = decode(
-                endpoint,
-                status,
-                body,
-                app_id=app_id,
-                error_codes=self._error_codes,
-                secrets=(token,),
-            )
-        except APIError as exc:
-            if isinstance(exc, RateLimitedError) and limiter is not None:
-                await limiter.penalize(app_id)
-            elif isinstance(exc, ServerError):
-                stats.ambiguous = True
-            _log_attempt(endpoint, app_id, stats.attempts, status, exc.code, started)
-            raise
-        except TransportError:
-            stats.ambiguous = True  # an HTTP error status: the platform may have acted
-            raise
-        if _debug_enabled():
-            _log_attempt(endpoint, app_id, stats.attempts, status, 1, started)
-        return result
-
-
-def _debug_enabled() -> bool:
-    return logger.isEnabledFor(logging.DEBUG)
-
-
-def _log_attempt(
-    endpoint: Endpoint, app_id: str, attempt: int, status: int, code: int, started: float
-) -> None:
-    if _debug_enabled():
-        logger.debug(
-            "%s app_id=%s attempt=%d status=%d result=%d duration=%.3fs",
-            endpoint.name,
-            app_id,
-            attempt,
-            status,
-            code,
-            time.monotonic() - started,
-        )

@@ -8,8 +8,7 @@ types and lenient about absence: ``null`` means "not sent", so the field's defau
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import UnionType
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -104,54 +103,16 @@ def _is_homogeneous_tuple(target: Any) -> bool:
     return get_origin(target) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def _optional_hook_factory(target: Any) -> Callable[[Any, type], Any]:
-    # One call per optional field, not cattrs' dispatch plus a hook: app info has seven of them
-    # (nested objects and enums), and this is the hot path of every call.
-    (inner_type,) = (t for t in get_args(target) if t is not type(None))
-    if attrs.has(inner_type):
-        return _attrs_hook(inner_type, nullable=True)
-    if isinstance(inner_type, type) and issubclass(inner_type, _OpenIntEnum):
-        return _enum_hook(inner_type, nullable=True)
-    inner = converter.get_structure_hook(inner_type)
-
-    def structure_optional(value: Any, _: type) -> Any:
-        return None if value is None else inner(value, inner_type)
-
-    return structure_optional
-
-
-def _is_optional(target: Any) -> bool:
-    args = get_args(target)
-    return len(args) == 2 and type(None) in args and get_origin(target) in (Union, UnionType)
-
-
-def _attrs_hook(cls: type[Any], *, nullable: bool = False) -> Callable[[Any, type], Any]:
+def _attrs_hook(cls: type[Any]) -> Callable[[Any, type], Any]:
     inner = make_dict_structure_fn(cls, converter)
 
     def structure_attrs(value: Any, _: type) -> Any:
         # cattrs' generated code would read a list or a string as an object with no fields.
         if type(value) is dict:
             return inner(value, cls)
-        if value is None and nullable:
-            return None
         raise TypeError(f"expected an object, got {_json_type(value)}")
 
     return structure_attrs
-
-
-def _enum_hook(cls: type[_OpenIntEnum], *, nullable: bool) -> Callable[[Any, type], Any]:
-    members = dict(cls._value2member_map_)
-
-    def structure_enum(value: Any, _: type) -> _OpenIntEnum | None:
-        # A dict lookup for known values; Enum.__call__ only for values added later.
-        if type(value) is int:
-            member = members.get(value)
-            return member if member is not None else cls(value)
-        if value is None and nullable:
-            return None
-        return cls(_structure_int(value, int))
-
-    return structure_enum
 
 
 def _json_type(value: object) -> str:
@@ -175,7 +136,6 @@ converter.register_structure_hook(int, _structure_int)
 converter.register_structure_hook(_OpenIntEnum, _structure_enum)
 converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory)
 converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
-converter.register_structure_hook_factory(_is_optional, _optional_hook_factory)
 converter.register_structure_hook_factory(attrs.has, _attrs_hook)
 _hooks: dict[type, Callable[[Any, type], Any]] = {}
 # The endpoints' models (and the models nested in them) keep the converter's default rules, so

@@ -6,6 +6,7 @@ network: input validation, request bodies, the response envelope, code -> except
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -27,22 +28,38 @@ __all__ = [
     "SERVER_DOMAIN",
     "WEBVIEW_DOMAIN",
     "Endpoint",
+    "Idempotency",
     "decode",
+    "delete_took_effect",
     "domain_body",
     "parse_action",
     "validate_domain",
 ]
 
 
+class Idempotency(enum.Enum):
+    """What repeating a call can do, which decides what the retry layer may repeat."""
+
+    SAFE = "safe"
+    """Repeating changes nothing (reads, and writes that converge): retry what the policy says."""
+    CONFIRM_DELETE = "confirm_delete"
+    """Domain calls: a ``delete`` retried after an ambiguous failure that answers 403106 (not
+    found) may have succeeded the first time; a ``get`` decides (see :mod:`kuaishou_mp.retry`)."""
+    ONCE = "once"
+    """The call spends something (an authorization code): retry only failures that certainly did
+    not reach the platform, and throttling."""
+
+
 @attrs.frozen
 class Endpoint:
-    """One platform endpoint: how to call it and what it answers."""
+    """One platform endpoint: how to call it, what it answers and what repeating it can do."""
 
     name: str
     method: str
     path: str
     model: type[Any]
     lists: tuple[str, ...] = ()
+    idempotency: Idempotency = Idempotency.SAFE
 
 
 APP_INFO: Final = Endpoint("app_info", "GET", "/openapi/mp/auth/app/info", AppInfo)
@@ -52,6 +69,7 @@ SERVER_DOMAIN: Final = Endpoint(
     "/openapi/mp/auth/app/server_domain",
     ServerDomains,
     ServerDomains.LISTS,
+    Idempotency.CONFIRM_DELETE,
 )
 WEBVIEW_DOMAIN: Final = Endpoint(
     "webview_domain",
@@ -59,6 +77,7 @@ WEBVIEW_DOMAIN: Final = Endpoint(
     "/openapi/mp/auth/app/webview_domain",
     WebviewDomains,
     WebviewDomains.LISTS,
+    Idempotency.CONFIRM_DELETE,
 )
 
 _ACTIONS: Final = {a.value: a for a in DomainAction}
@@ -145,6 +164,14 @@ def domain_body(
             f"{act.value!r} needs at least one domain list ({', '.join(endpoint.lists)})"
         )
     return body
+
+
+def delete_took_effect(endpoint: Endpoint, body: Mapping[str, Any], current: object) -> bool:
+    """Whether none of the domains a delete ``body`` names is in ``current`` (the state read)."""
+    targets = {name: {d.lower() for d in body.get(name, ())} for name in endpoint.lists}
+    return not any(
+        d.lower() in targets[name] for name in endpoint.lists for d in getattr(current, name)
+    )
 
 
 def decode(

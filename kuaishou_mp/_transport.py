@@ -19,36 +19,11 @@ from ._attempt_timer import AttemptTimer
 from ._scrub import scrub
 from .errors import ClientClosedError, KuaishouError, RequestTimeoutError, TransportError
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "attempt_timeout", "send"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "send"]
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 1 << 20
 _JSON_HEADERS: Final = {"Content-Type": "application/json"}
 _CONTENT_ENCODING: Final = hdrs.CONTENT_ENCODING
-
-
-def attempt_timeout(
-    timeout: aiohttp.ClientTimeout,
-    deadline: float | None,
-    now: float,
-    *,
-    endpoint: str,
-    app_id: str | None,
-) -> aiohttp.ClientTimeout:
-    """The timeout for one attempt: ``timeout``, cut to what is left of the call's deadline.
-
-    Raises:
-        RequestTimeoutError: The deadline has passed.
-    """
-    if deadline is None:
-        return timeout
-    left = deadline - now
-    if left <= 0:
-        raise RequestTimeoutError(
-            "the call's retry deadline ran out", endpoint=endpoint, app_id=app_id
-        )
-    if timeout.total is None or left < timeout.total:
-        return aiohttp.ClientTimeout(total=left, connect=timeout.connect)
-    return timeout
 
 
 async def send(
@@ -59,12 +34,14 @@ async def send(
     *,
     timeout: aiohttp.ClientTimeout,
     max_bytes: int,
-    secret: str,
+    secrets: tuple[str, ...],
     endpoint: str,
-    app_id: str,
+    app_id: str | None,
     timer: AttemptTimer | None = None,
 ) -> tuple[int, bytes]:
     """Send one request and return ``(status, body)``; raise a scrubbed TransportError.
+
+    Secret-named query parameters and each of ``secrets`` are masked in every message.
 
     With a ``timer``, it bounds the whole attempt (``timeout`` then carries no total of its
     own); without one, ``timeout.total`` does.
@@ -124,21 +101,21 @@ async def send(
         )
     except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
         failure = RequestTimeoutError(
-            f"timed out ({_describe(exc, secret)})",
+            f"timed out ({_describe(exc, secrets)})",
             request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
             endpoint=endpoint,
             app_id=app_id,
         )
     except aiohttp.ClientConnectorError as exc:
         failure = TransportError(
-            f"cannot connect ({_describe(exc, secret)})",
+            f"cannot connect ({_describe(exc, secrets)})",
             request_sent=False,
             endpoint=endpoint,
             app_id=app_id,
         )
     except (aiohttp.ClientError, OSError) as exc:
         failure = TransportError(
-            f"request failed ({_describe(exc, secret)})",
+            f"request failed ({_describe(exc, secrets)})",
             endpoint=endpoint,
             app_id=app_id,
         )
@@ -158,6 +135,6 @@ async def send(
     raise failure
 
 
-def _describe(exc: BaseException, secret: str) -> str:
+def _describe(exc: BaseException, secrets: tuple[str, ...]) -> str:
     text = str(exc)
-    return scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, (secret,))
+    return scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, secrets)

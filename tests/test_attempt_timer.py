@@ -174,7 +174,7 @@ async def test_copies_with_other_timeouts_get_their_own_timer(
             await client.with_options(timeout=0.1).app_info(a)
         assert loop.time() - started < 10
         assert (await client.app_info(a)).app_name  # the long timeout is untouched
-        timers = client._shared.timers
+        timers = client._shared.timers.timers
         assert sorted(timers) == [0.1, 30]
     assert all(len(t) == 0 for t in timers.values())  # closed with the client
 
@@ -196,8 +196,8 @@ async def test_past_a_few_distinct_timeouts_copies_use_aiohttps_timer(
     a = hung_authorizer(kuaishou_fake)
     async with client_on(kuaishou_fake, retry=None) as client:
         copies = [client.with_options(timeout=0.1 + i / 100) for i in range(20)]
-        assert len(client._shared.timers) <= 8  # bounded, however many budgets are used
+        assert len(client._shared.timers.timers) <= 8  # bounded, however many budgets are used
         late = copies[-1]
-        assert late._timer is None
+        assert late._pipeline.timeouts.timer is None
         with pytest.raises(RequestTimeoutError):
             await late.app_info(a)  # still timed out, by aiohttp's own timer

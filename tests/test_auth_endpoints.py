@@ -24,6 +24,7 @@ from kuaishou_mp import (
     TokenExpiredError,
     TransportError,
 )
+from kuaishou_mp._pipeline import _retries
 from kuaishou_mp.auth import (
     AuthClient,
     AuthorizationCode,
@@ -277,7 +278,9 @@ async def test_exchange_retries_connection_failures() -> None:
         with pytest.raises(TransportError) as info:
             await auth.authorizer_tokens("tok", "code")
     assert info.value.request_sent is False
-    assert auth._exchange_retry.should_retry(info.value)
+    assert _retries.retryable(auth._pipeline.policy, AUTHORIZER_ACCESS_TOKEN.idempotency)(
+        info.value
+    )
 
 
 async def test_wrong_method_and_shapes(kuaishou_fake: FakeKuaishou, auth: AuthClient) -> None:

@@ -7,7 +7,8 @@ error pages, percent-encoded, JSON-escaped, at the edge of the excerpt window. T
 that leaves the SDK may hold it, whole or in part (any 8 characters of any spelling):
 exception messages, reprs, attributes, chains, formatted tracebacks and pickles; log records at
 DEBUG (ours, aiohttp's, asyncio's); bulk results, progress and summaries; ``with_options``
-copies; token-provider paths; and the command line's output file, stdout and stderr at ``-vv``.
+copies; token-provider paths; what an attempt observer is shown; and the command line's output
+file, stdout and stderr at ``-vv``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from kuaishou_mp import (
     TokenUnavailableError,
     WebviewDomains,
 )
+from kuaishou_mp._pipeline import AttemptRecord
 from kuaishou_mp.auth import AuthClient, InMemoryTokenStorage, TokenManager
 from kuaishou_mp.cli._app import cli
 from kuaishou_mp.events import ComponentTicket, PushEvent, PushReceiver, decrypt_message
@@ -143,6 +145,32 @@ async def test_every_failure_of_every_endpoint(
         assert leaks(repr(copy)) == []
         assert leaks(repr(vars(copy))) == []
     check_exception(info.value)
+
+
+class _Records:
+    """An attempt observer that keeps every field it is shown, as text."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def _keep(self, record: AttemptRecord) -> None:
+        self.texts.append(repr({name: getattr(record, name) for name in record.__slots__}))
+
+    attempt_started = attempt_ended = _keep
+
+
+@pytest.mark.parametrize("fault", list(echo_faults()))
+async def test_attempt_observers_see_no_secret(fault: str, kuaishou_fake: FakeKuaishou) -> None:
+    kuaishou_fake.add_authorizer(APP, CANARY)
+    kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 4))
+    observer = _Records()
+    async with canary_client(kuaishou_fake) as client:
+        client._pipeline.observer = observer
+        with pytest.raises(KuaishouError):
+            await client.app_info(Authorizer(APP, CANARY))
+    assert observer.texts  # every attempt was started and ended
+    assert len(observer.texts) % 2 == 0
+    assert leaks("\n".join(observer.texts)) == []
 
 
 async def test_connection_refused_and_closed_client(all_logs: pytest.LogCaptureFixture) -> None:

@@ -1,4 +1,4 @@
-"""RetryPolicy on its own: classification, validation, the backoff bound, what _run raises."""
+"""RetryPolicy on its own: classification, validation, the backoff bound, what a run raises."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from kuaishou_mp import (
     TokenExpiredError,
     TransportError,
 )
+from kuaishou_mp._pipeline import _retries
 
 
 def _api(cls: type[APIError]) -> APIError:
@@ -59,7 +60,9 @@ def test_validation(kwargs: dict[str, object]) -> None:
 
 def test_full_jitter_bound_per_attempt() -> None:
     policy = RetryPolicy(backoff_base=0.2, backoff_max=0.5)
-    retrying = policy._retrying(endpoint="e", app_id="a", elapsed=0.0)
+    retrying = _retries.controller(
+        policy, retry=policy.should_retry, elapsed=0.0, endpoint="e", app_id="a"
+    )
     for attempt, high in ((1, 0.2), (2, 0.4), (3, 0.5), (6, 0.5)):
         state = tenacity.RetryCallState(retrying, fn=None, args=(), kwargs={})
         state.attempt_number = attempt
@@ -77,7 +80,7 @@ async def test_run_raises_the_last_real_error_after_max_attempts() -> None:
         raise ServerError(f"attempt {len(calls)}", code=100200500)
 
     with pytest.raises(ServerError, match="attempt 3"):
-        await policy._run(attempt, endpoint="e", app_id="a")
+        await _retries.run(attempt, policy, endpoint="e", app_id="a")
     assert len(calls) == 3
 
 
@@ -91,7 +94,7 @@ async def test_run_returns_after_a_transient_failure_and_stops_on_business_error
             raise outcome
         return outcome
 
-    assert await policy._run(flaky, endpoint="e", app_id="a") == "ok"
+    assert await _retries.run(flaky, policy, endpoint="e", app_id="a") == "ok"
     calls: list[int] = []
 
     async def refused() -> str:
@@ -99,5 +102,5 @@ async def test_run_returns_after_a_transient_failure_and_stops_on_business_error
         raise DomainNotFoundError("gone", code=403106)
 
     with pytest.raises(DomainNotFoundError):
-        await policy._run(refused, endpoint="e", app_id="a")
+        await _retries.run(refused, policy, endpoint="e", app_id="a")
     assert calls == [1]

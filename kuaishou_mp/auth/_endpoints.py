@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import attrs
 
-from .._endpoints import Endpoint
+from .._endpoints import Endpoint, Idempotency
 from .._endpoints import decode as _decode
 from .._scrub import scrub
 from ..errors import APIError, InvalidInputError
@@ -44,8 +44,15 @@ COMPONENT_ACCESS_TOKEN: Final = Endpoint(
     "component_access_token", "GET", "/mp/tp/oauth/access_token", ComponentAccessToken
 )
 PRE_AUTH_CODE: Final = Endpoint("pre_auth_code", "GET", "/mp/tp/oauth/pre_auth_code", PreAuthCode)
+# An authorization code is spent by the exchange that succeeds: when an answer is lost after the
+# request may have reached the platform, a retry would spend nothing but a refusal and the
+# issued tokens would be lost anyway.
 AUTHORIZER_ACCESS_TOKEN: Final = Endpoint(
-    "authorizer_access_token", "GET", "/mp/tp/oauth/authorizer_access_token", AuthorizerTokens
+    "authorizer_access_token",
+    "GET",
+    "/mp/tp/oauth/authorizer_access_token",
+    AuthorizerTokens,
+    idempotency=Idempotency.ONCE,
 )
 RE_AUTHORIZATION_CODE: Final = Endpoint(
     "re_authorization_code", "GET", "/mp/tp/oauth/re_authorization_code", AuthorizationCode

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
 import aiohttp
-import attrs
-from yarl import URL
 
+from .._callstats import CallStats
 from .._client import DEFAULT_BASE_URL
 from .._endpoints import Endpoint
-from .._scrub import scrub
+from .._pipeline import Pipeline, Request
 from .._session import ConnectionLimits, SessionHolder, check_client_options
-from .._transport import DEFAULT_MAX_RESPONSE_BYTES, attempt_timeout, send
+from .._transport import DEFAULT_MAX_RESPONSE_BYTES
 from .._urls import BaseURL
-from ..errors import (
-    APIError,
-    InvalidInputError,
-    ServerError,
-    TransportError,
-)
+from ..errors import APIError, InvalidInputError
 from ..retry import RetryPolicy
 from ..timeout import Timeout
 from ._endpoints import (
@@ -39,27 +31,7 @@ from .models import AuthorizationCode, AuthorizerTokens, ComponentAccessToken, P
 
 __all__ = ["AuthClient"]
 
-logger = logging.getLogger("kuaishou_mp")
-
 _UNSET: Any = object()
-
-
-@attrs.frozen
-class _ExchangePolicy(RetryPolicy):
-    """The caller's policy, minus the retries that could repeat an exchange the platform did.
-
-    An authorization code is spent by the exchange that succeeds; when an answer is lost after
-    the request may have reached the platform, a retry would spend nothing but a refusal and the
-    issued tokens would be lost anyway. Only failures before sending and throttling are retried.
-    """
-
-    def should_retry(self, exc: BaseException) -> bool:
-        """Retry only what certainly did not reach the platform, or was refused before acting."""
-        if not super().should_retry(exc):
-            return False
-        if isinstance(exc, TransportError):
-            return exc.request_sent is False
-        return not isinstance(exc, ServerError)
 
 
 class AuthClient:
@@ -114,12 +86,17 @@ class AuthClient:
         self._holder = SessionHolder(
             session, limits=ConnectionLimits(), verify_ssl=True, owner="AuthClient"
         )
-        t = Timeout.of(timeout)
-        self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect)
-        self._retry = RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none())
-        self._exchange_retry = _ExchangePolicy(**attrs.asdict(self._retry, recurse=False))
-        self._error_codes = error_table
-        self._max_response_bytes = max_response_bytes
+        # No limiter, no token provider, no shared timer: the component's own calls are few.
+        self._pipeline = Pipeline(
+            component_app_id=component_app_id,
+            holder=self._holder,
+            decode=decode,
+            error_codes=error_table,
+            max_bytes=max_response_bytes,
+            base_url=self._base_url,
+            policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
+            timeout=Timeout.of(timeout),
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._holder.closed else "open"
@@ -251,7 +228,6 @@ class AuthClient:
             params,
             secrets=(component_access_token, authorization_code),
             app_id=authorized_app_id,
-            retry=self._exchange_retry,
         )
         return result
 
@@ -294,74 +270,17 @@ class AuthClient:
         *,
         secrets: tuple[str, ...],
         app_id: str | None = None,
-        retry: RetryPolicy | None = None,
     ) -> Any:
-        session = self._holder.get()
+        # Made with the component's own credentials: no authorizer, the URL is complete here.
         url = self._base_url.join(endpoint.path, build_query(endpoint, params))
-        secrets = (self._secret, *secrets)
-        policy = retry or self._retry
-        deadline = None if policy.deadline is None else time.monotonic() + policy.deadline
-        return await policy._run(
-            lambda: self._attempt(endpoint, session, url, secrets, app_id, deadline),
-            endpoint=endpoint.name,
-            app_id=app_id or self._component_app_id,
+        request = Request(
+            endpoint,
+            None,
+            None,
+            None,
+            CallStats(),
+            url=url,
+            app_id=app_id,
+            secrets=(self._secret, *secrets),
         )
-
-    async def _attempt(
-        self,
-        endpoint: Endpoint,
-        session: aiohttp.ClientSession,
-        url: URL,
-        secrets: tuple[str, ...],
-        app_id: str | None,
-        deadline: float | None,
-    ) -> Any:
-        started = time.monotonic()
-        timeout = attempt_timeout(
-            self._timeout, deadline, started, endpoint=endpoint.name, app_id=app_id
-        )
-        try:
-            status, body = await send(
-                session,
-                endpoint.method,
-                url,
-                None,
-                timeout=timeout,
-                max_bytes=self._max_response_bytes,
-                secret=self._secret,
-                endpoint=endpoint.name,
-                app_id=app_id or "",
-            )
-        except TransportError as exc:
-            # send() masks secret-named query parameters and the component secret; the other
-            # secrets of this call are masked here too, in case one appears elsewhere.
-            exc.message = scrub(exc.message, secrets)
-            exc.args = (exc.message,)
-            exc.app_id = app_id
-            raise
-        try:
-            result = decode(
-                endpoint,
-                status,
-                body,
-                app_id=app_id,
-                error_codes=self._error_codes,
-                secrets=secrets,
-            )
-        except APIError as exc:
-            _log(endpoint, app_id, status, exc.code, started)
-            raise
-        _log(endpoint, app_id, status, 1, started)
-        return result
-
-
-def _log(endpoint: Endpoint, app_id: str | None, status: int, code: int, started: float) -> None:
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "%s app_id=%s status=%d result=%d duration=%.3fs",
-            endpoint.name,
-            app_id or "-",
-            status,
-            code,
-            time.monotonic() - started,
-        )
+        return await self._pipeline.call(request)

@@ -1,0 +1,297 @@
+"""The client's calls over many mini-programs, and reconciliation: one mixin of :class:`Client`.
+
+Every method here builds a call once (input validated and encoded once) and runs it for one
+authorizer (reconciliation) or many (bulk runs) through the same pipeline as the single calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar, cast
+
+from . import _json
+from ._callstats import CallStats
+from ._endpoints import (
+    APP_INFO,
+    SERVER_DOMAIN,
+    WEBVIEW_DOMAIN,
+    Endpoint,
+    domain_body,
+    validate_domain,
+)
+from ._pipeline import Pipeline, Request
+from .bulk import BulkResult, BulkRun, run_bulk
+from .domains import DomainCaller, ReconcileMode, ReconcileResult, reconcile
+from .errors import InvalidInputError
+from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
+
+__all__ = ["ManyCalls"]
+
+T = TypeVar("T")
+D = TypeVar("D", ServerDomains, WebviewDomains)
+AuthorizerLike = Authorizer | str
+_Call = Callable[[AuthorizerLike, CallStats], Coroutine[Any, Any, T]]
+
+
+class ManyCalls:
+    """Reconciliation and bulk runs, for :class:`~kuaishou_mp.Client`."""
+
+    _pipeline: Pipeline
+
+    # -- reconciliation ------------------------------------------------------------------------
+
+    async def reconcile_server_domains(
+        self,
+        authorizer: AuthorizerLike,
+        desired: ServerDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+    ) -> ReconcileResult[ServerDomains]:
+        """Make the server domains match ``desired`` with the fewest calls.
+
+        ``exact`` makes every list exactly the desired one, ``ensure`` adds what is missing,
+        ``remove`` deletes what is present. A dry run only reads and returns the plan.
+
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+            desired: The goal; in ``exact`` mode every list of it, empty ones included.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+
+        Returns:
+            The plan, the state before, and (unless a dry run) the state after.
+
+        Raises:
+            InvalidInputError: ``desired`` is not a :class:`ServerDomains`, holds a malformed
+                domain, or ``mode`` is unknown; raised before anything is sent.
+            KuaishouError: The read or the change failed (see :meth:`server_domain`).
+        """
+        self._check_desired(desired, ServerDomains)
+        return await reconcile(self._caller(), authorizer, desired, mode, dry_run=dry_run)
+
+    async def reconcile_webview_domains(
+        self,
+        authorizer: AuthorizerLike,
+        desired: WebviewDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+    ) -> ReconcileResult[WebviewDomains]:
+        """Make the webview domains match ``desired``; see :meth:`reconcile_server_domains`.
+
+        Args:
+            authorizer: An :class:`Authorizer`, or an app id when a token provider is set.
+            desired: The goal.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+
+        Raises:
+            InvalidInputError: ``desired`` is not a :class:`WebviewDomains`, holds a malformed
+                domain, or ``mode`` is unknown; raised before anything is sent.
+            KuaishouError: The read or the change failed.
+        """
+        self._check_desired(desired, WebviewDomains)
+        return await reconcile(self._caller(), authorizer, desired, mode, dry_run=dry_run)
+
+    # -- bulk ----------------------------------------------------------------------------------
+
+    def bulk_app_info(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        *,
+        concurrency: int = 100,
+        on_result: Callable[[BulkResult[AppInfo]], None] | None = None,
+    ) -> BulkRun[AppInfo]:
+        """Read the basic info of many mini-programs; results stream as calls complete.
+
+        ``authorizers`` is pulled lazily (a generator over a million rows is fine): memory and
+        tasks are proportional to ``concurrency``. Every input yields exactly one
+        :class:`BulkResult`; failures are results, not exceptions. Use as
+        ``async with client.bulk_app_info(rows) as run: async for result in run: ...``.
+        ``run.progress`` has live counts; ``on_result`` is called with every result (for
+        metrics); ``run.summary()`` gives the totals and errors by class.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            concurrency: Calls in flight at most (per-authorizer limits apply as well).
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+
+        Raises:
+            InvalidInputError: ``concurrency`` is not a positive integer, or ``authorizers`` is
+                a bare string.
+        """
+        return self._bulk(self._sender(APP_INFO), authorizers, concurrency, on_result)
+
+    def bulk_server_domain(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        action: DomainAction | str,
+        *,
+        concurrency: int = 100,
+        on_result: Callable[[BulkResult[ServerDomains]], None] | None = None,
+        request: Iterable[str] | None = None,
+        socket: Iterable[str] | None = None,
+        upload_file: Iterable[str] | None = None,
+        download_file: Iterable[str] | None = None,
+        udp: Iterable[str] | None = None,
+    ) -> BulkRun[ServerDomains]:
+        """Run one server-domain action over many mini-programs; see :meth:`bulk_app_info`.
+
+        The action and lists are validated once, before the run starts.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            action: A :class:`DomainAction` or its string.
+            concurrency: Calls in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+            request: See :meth:`server_domain`; so are ``socket``, ``upload_file``,
+                ``download_file`` and ``udp``.
+            socket: ``socket`` domains.
+            upload_file: ``uploadFile`` domains.
+            download_file: ``downloadFile`` domains.
+            udp: ``udp`` domains.
+
+        Raises:
+            InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
+        """
+        lists = {
+            "request": request,
+            "socket": socket,
+            "upload_file": upload_file,
+            "download_file": download_file,
+            "udp": udp,
+        }
+        return self._bulk(
+            self._sender(SERVER_DOMAIN, action, lists), authorizers, concurrency, on_result
+        )
+
+    def bulk_webview_domain(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        action: DomainAction | str,
+        *,
+        concurrency: int = 100,
+        on_result: Callable[[BulkResult[WebviewDomains]], None] | None = None,
+        webview: Iterable[str] | None = None,
+    ) -> BulkRun[WebviewDomains]:
+        """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            action: A :class:`DomainAction` or its string.
+            concurrency: Calls in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+            webview: The webview domains.
+
+        Raises:
+            InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
+        """
+        call = self._sender(WEBVIEW_DOMAIN, action, {"webview": webview})
+        return self._bulk(call, authorizers, concurrency, on_result)
+
+    def bulk_reconcile_server_domains(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        desired: ServerDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+        concurrency: int = 100,
+        on_result: Callable[[BulkResult[ReconcileResult[ServerDomains]]], None] | None = None,
+    ) -> BulkRun[ReconcileResult[ServerDomains]]:
+        """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            desired: The goal, as for :meth:`reconcile_server_domains`.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+            concurrency: Reconciliations in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+
+        Raises:
+            InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
+        """
+        call = self._reconciler(ServerDomains, desired, mode, dry_run)
+        return self._bulk(call, authorizers, concurrency, on_result)
+
+    def bulk_reconcile_webview_domains(
+        self,
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        desired: WebviewDomains,
+        mode: ReconcileMode | str = ReconcileMode.ENSURE,
+        *,
+        dry_run: bool = False,
+        concurrency: int = 100,
+        on_result: Callable[[BulkResult[ReconcileResult[WebviewDomains]]], None] | None = None,
+    ) -> BulkRun[ReconcileResult[WebviewDomains]]:
+        """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run.
+
+        Args:
+            authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
+            desired: The goal, as for :meth:`reconcile_webview_domains`.
+            mode: A :class:`ReconcileMode` or its string.
+            dry_run: Only read and plan; change nothing.
+            concurrency: Reconciliations in flight at most.
+            on_result: Called with each :class:`BulkResult` as it is handed out.
+
+        Raises:
+            InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
+        """
+        call = self._reconciler(WebviewDomains, desired, mode, dry_run)
+        return self._bulk(call, authorizers, concurrency, on_result)
+
+    def _caller(self) -> DomainCaller:
+        # Only ever mixed into Client, whose server_domain and webview_domain reconcile calls.
+        return cast("DomainCaller", self)
+
+    # -- building calls ------------------------------------------------------------------------
+
+    def _sender(
+        self,
+        endpoint: Endpoint,
+        action: DomainAction | str | None = None,
+        lists: Mapping[str, Iterable[str] | None] | None = None,
+    ) -> _Call[Any]:
+        """One call of ``endpoint``, validated and encoded once, for any authorizer."""
+        body = None if action is None else domain_body(endpoint, action, lists or {})
+        payload = None if body is None else _json.dumps(body)
+        call = self._pipeline.call
+
+        def send(authorizer: AuthorizerLike, stats: CallStats) -> Coroutine[Any, Any, Any]:
+            return call(Request(endpoint, authorizer, body, payload, stats))
+
+        return send
+
+    def _reconciler(
+        self, cls: type[D], desired: D, mode: ReconcileMode | str, dry_run: bool
+    ) -> _Call[ReconcileResult[D]]:
+        """One reconciliation to ``desired`` (checked here, once), for any authorizer."""
+        self._check_desired(desired, cls)
+
+        async def call(authorizer: AuthorizerLike, stats: CallStats) -> ReconcileResult[D]:
+            # One reconciliation is a get plus at most one change; each is retried on its own.
+            stats.attempts += 1
+            return await reconcile(self._caller(), authorizer, desired, mode, dry_run=dry_run)
+
+        return call
+
+    @staticmethod
+    def _bulk(
+        call: _Call[T],
+        authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
+        concurrency: int,
+        on_result: Callable[[BulkResult[T]], None] | None,
+    ) -> BulkRun[T]:
+        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
+
+    @staticmethod
+    def _check_desired(desired: object, cls: type[Any]) -> None:
+        if not isinstance(desired, cls):
+            raise InvalidInputError(
+                f"desired must be a {cls.__name__}, got {type(desired).__name__}"
+            )
+        for name in cls.LISTS:
+            for i, domain in enumerate(getattr(desired, name)):
+                validate_domain(domain, f"{name}[{i}]")

@@ -1,0 +1,31 @@
+"""The call pipeline shared by :class:`~kuaishou_mp.Client` and the auth client.
+
+``_request`` holds the request object, ``_layers`` the layers in order (read its docstring
+first), ``_retries`` the retry policy as tenacity strategies, ``_timeouts`` every timeout
+decision, ``_seams`` the protocols later features plug into.
+"""
+
+from ._layers import Decoder, Pipeline
+from ._request import Request
+from ._seams import (
+    AllowEveryRetry,
+    AttemptObserver,
+    AttemptRecord,
+    PenalizeLimiter,
+    RetryGate,
+    ThrottleFeedback,
+)
+from ._timeouts import TimerPool
+
+__all__ = [
+    "AllowEveryRetry",
+    "AttemptObserver",
+    "AttemptRecord",
+    "Decoder",
+    "PenalizeLimiter",
+    "Pipeline",
+    "Request",
+    "RetryGate",
+    "ThrottleFeedback",
+    "TimerPool",
+]
