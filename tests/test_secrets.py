@@ -73,3 +73,32 @@ async def test_canary_connection_refused(caplog: pytest.LogCaptureFixture) -> No
                 await client.server_domain(Authorizer("a", CANARY), "get")
     assert CANARY not in _all_text(info.value)
     assert all(CANARY not in repr(r.__dict__) for r in caplog.records)
+
+
+class _LeakyProvider:
+    """A token provider that fails while another exception (with the canary) is handled."""
+
+    async def get_token(self, app_id: str) -> str:
+        from kuaishou_mp import TokenUnavailableError
+
+        try:
+            raise ConnectionRefusedError(f"redis://:{CANARY}@store:6379 refused")
+        except OSError:
+            raise TokenUnavailableError("token store down", app_id=app_id)  # noqa: B904
+
+    async def invalidate(self, app_id: str, token: str) -> None:
+        return None
+
+
+async def test_errors_leave_the_sdk_without_an_implicit_context() -> None:
+    """The exception being handled when one of ours is raised is not chained to it.
+
+    On Python 3.10 under a task written in Python, the exception that woke the task stays
+    "being handled" for the whole step (aiohttp's connect error, URL included); this test
+    makes the same situation on every Python.
+    """
+    async with Client("c", base_url="http://127.0.0.1:9", token_provider=_LeakyProvider()) as c:
+        with pytest.raises(KuaishouError) as info:
+            await c.app_info("ks_app")
+    assert info.value.__context__ is None
+    assert CANARY not in _all_text(info.value)
