@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import json
 import logging
-import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
+import fastapi
+import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -30,6 +30,8 @@ from push_support import (
     signed,
     ticket_message,
 )
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 import kuaishou_mp
 from kuaishou_mp import InvalidInputError, InvalidPushError, KuaishouError
@@ -479,51 +481,37 @@ async def test_aiohttp_handler(manager: TokenManager) -> None:
         assert declared.status == 413
 
 
-def starlette_test_client() -> Any:
-    """Starlette's TestClient class; skip without starlette and httpx."""
-    pytest.importorskip("starlette")
-    if importlib.util.find_spec("httpx2") is None:
-        pytest.importorskip("httpx")
-    with warnings.catch_warnings():
-        # Newer Starlette deprecates httpx in favour of httpx2; either drives the test client.
-        warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`")
-        from starlette.testclient import TestClient
-
-    return TestClient
+def asgi_client(app: Any) -> httpx.AsyncClient:
+    """An httpx client calling ``app`` in process (no server, no Starlette TestClient)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
 
 
-def test_starlette_endpoint() -> None:
-    StarletteClient = starlette_test_client()
-    from starlette.applications import Starlette
-    from starlette.routing import Route
-
+async def test_starlette_endpoint() -> None:
     got: list[Any] = []
     receiver = receiver_for(on_event=got.append, max_body_bytes=2000)
     app = Starlette(routes=[Route("/push", starlette_endpoint(receiver), methods=["POST"])])
-    with StarletteClient(app) as client:
+    async with asgi_client(app) as client:
         body = envelope({"event": "AUTHORIZED"}, msg_id="via-starlette")
-        response = client.post("/push", content=body, headers=signed(body))
+        response = await client.post("/push", content=body, headers=signed(body))
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("application/json")
         assert response.json() == {"result": 1, "message_id": "via-starlette"}
-        assert client.post("/push", content=body, headers={"kwaisign": "0"}).status_code == 401
+        forged = await client.post("/push", content=body, headers={"kwaisign": "0"})
+        assert forged.status_code == 401
         big = b" " * 3000
-        assert client.post("/push", content=big, headers=signed(big)).status_code == 413
+        assert (await client.post("/push", content=big, headers=signed(big))).status_code == 413
     assert [e.msg_id for e in got] == ["via-starlette"]
 
 
-def test_fastapi_route() -> None:
-    fastapi = pytest.importorskip("fastapi")
-    StarletteClient = starlette_test_client()
-
+async def test_fastapi_route() -> None:
     got: list[Any] = []
     app = fastapi.FastAPI()
     app.add_api_route(
         "/push", starlette_endpoint(receiver_for(on_event=got.append)), methods=["POST"]
     )
-    with StarletteClient(app) as client:
+    async with asgi_client(app) as client:
         body = envelope({"event": "AUTHORIZED"}, msg_id="via-fastapi")
-        response = client.post("/push", content=body, headers=signed(body))
+        response = await client.post("/push", content=body, headers=signed(body))
         assert response.json() == {"result": 1, "message_id": "via-fastapi"}
     assert len(got) == 1
 
