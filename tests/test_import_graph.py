@@ -30,7 +30,6 @@ KNOWN_CYCLES: set[tuple[str, ...]] = {
     ),
     # RetryBudget makes its meter; the meter names RetryBudget under TYPE_CHECKING.
     ("kuaishou_mp._budget_meter", "kuaishou_mp.retry_budget"),
-    ("kuaishou_mp.testing._fake", "kuaishou_mp.testing._oauth", "kuaishou_mp.testing._push"),
 }
 
 

@@ -24,9 +24,10 @@ from ._fake import (
     FakeKuaishou,
 )
 from ._faults import Fault, FaultKind
-from ._models import SERVER_DOMAIN_KEYS, FakeAuthorizer, RecordedRequest
+from ._models import SERVER_DOMAIN_KEYS, RecordedRequest
 from ._oauth import OAUTH_PATHS, FakeOAuth
 from ._push import FakePush, PushDelivery
+from ._registry import FakeAuthorizer
 
 __all__ = [
     "APP_INFO_PATH",
