@@ -101,18 +101,14 @@ import asyncio
 import contextlib
 import logging
 import math
-import sys
 import time
-from collections.abc import Awaitable, Sequence
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final, Literal
 
 import attrs
 import redis.asyncio
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
+from ._redis_support import bounded, connect, redis_errors
 from .errors import KuaishouError
 from .ratelimit import InProcessLimiter, RateLimit
 
@@ -128,22 +124,7 @@ _GLOBAL: Final = "*global*"
 # Seconds per second by which the Redis-to-local clock offset estimate is let go stale: above
 # the 500 ppm an NTP daemon may slew either clock by.
 _OFFSET_AGING: Final = 0.001
-# What a failing Redis raises: redis-py errors, socket errors, and our own timeout.
-_REDIS_ERRORS: Final = (RedisError, OSError, asyncio.TimeoutError)
-
-T = TypeVar("T")
-
-if sys.version_info >= (3, 11):
-
-    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
-        async with asyncio.timeout(seconds):
-            return await aw
-
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
-        return await asyncio.wait_for(aw, seconds)
-
+_REDIS_ERRORS: Final = redis_errors()
 
 # One script for the three operations, so one SHA is loaded per configuration: the limits
 # are constants written into its first line (see RedisLimiter.__init__), so a call carries two
@@ -427,16 +408,10 @@ class RedisLimiter:
         Raises:
             ValueError: Malformed URL or arguments.
         """
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-            **redis_options,
-        }
         # Connections are made on first use: if the constructor refuses its arguments, the
         # unused client holds nothing to close.
         return cls(
-            redis.asyncio.Redis.from_url(url, **options),
+            connect(url, timeout=timeout, retry_once=True, **redis_options),
             rate_limit,
             component_app_id=component_app_id,
             prefix=prefix,
@@ -613,7 +588,7 @@ class RedisLimiter:
         """Run the script; returns its reply and the local times it was sent and received."""
         started = time.monotonic()
         try:
-            result = await _bounded(
+            result = await bounded(
                 self._script(keys=(self._key_prefix + key, self._global_key), args=args),
                 self._timeout,
             )

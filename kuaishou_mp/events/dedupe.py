@@ -8,7 +8,6 @@ failed, so the platform's next delivery applies it again.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import secrets
@@ -16,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, runtime_checkable
 
+from .._redis_support import bounded, redis_errors
 from ..auth.storage import TokenStorageError
 
 if TYPE_CHECKING:
@@ -155,19 +155,13 @@ class RedisPushDedupe:
         for name, value in (("ttl", ttl), ("lease", lease), ("timeout", timeout)):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
-        from redis.exceptions import RedisError
-
         self._client = client
         self._prefix = prefix
         self._ttl = max(1, int(ttl))
         self._lease = max(1, int(lease))
         self._timeout = timeout
         self._owner = "pending:" + secrets.token_hex(8)
-        self._errors: tuple[type[BaseException], ...] = (
-            RedisError,
-            OSError,
-            asyncio.TimeoutError,
-        )
+        self._errors = redis_errors()
         self._release = client.register_script(_RELEASE)
 
     @classmethod
@@ -189,7 +183,7 @@ class RedisPushDedupe:
 
     async def _run(self, aw: Awaitable[T], what: str) -> T:
         try:
-            return await asyncio.wait_for(aw, self._timeout)
+            return await bounded(aw, self._timeout)
         except self._errors as exc:
             failure = TokenStorageError(f"Redis {what} failed: {type(exc).__name__}")
         raise failure  # outside the except block: no chained Redis error

@@ -16,17 +16,13 @@ Example::
 
 from __future__ import annotations
 
-from ._fake import (
-    APP_INFO_PATH,
-    CHAOS_KINDS,
-    SERVER_DOMAIN_PATH,
-    WEBVIEW_DOMAIN_PATH,
-    FakeKuaishou,
-)
+from ._basic_info import APP_INFO_PATH, SERVER_DOMAIN_PATH, WEBVIEW_DOMAIN_PATH
+from ._fake import CHAOS_KINDS, FakeKuaishou
 from ._faults import Fault, FaultKind
-from ._models import SERVER_DOMAIN_KEYS, FakeAuthorizer, RecordedRequest
+from ._models import SERVER_DOMAIN_KEYS, RecordedRequest
 from ._oauth import OAUTH_PATHS, FakeOAuth
 from ._push import FakePush, PushDelivery
+from ._registry import FakeAuthorizer
 
 __all__ = [
     "APP_INFO_PATH",

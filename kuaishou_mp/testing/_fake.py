@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import gc
 import math
 import random
-import secrets
-import types
 from collections.abc import Mapping, Sequence
-from time import monotonic
 from typing import Any
 
 from aiohttp import web
 
-from ._capacity import ComponentWindow
-from ._faults import HUGE_PREFIX, HUGE_SUFFIX, Fault
-from ._json import dumps, loads
-from ._models import (
-    SERVER_DOMAIN_KEYS,
-    FakeAuthorizer,
-    RecordedRequest,
-    normalize_server_domains,
-)
+from ._basic_info import CODE_RATE_LIMITED, BasicInfoEndpoints
+from ._faults import Fault
+from ._models import RecordedRequest
 from ._oauth import FakeOAuth
 from ._push import FakePush
+from ._registry import FakeAuthorizer, Registry
+from ._serving import ServingCore
 
 __all__ = ["FakeKuaishou"]
-
-SERVER_DOMAIN_PATH = "/openapi/mp/auth/app/server_domain"
-WEBVIEW_DOMAIN_PATH = "/openapi/mp/auth/app/webview_domain"
-APP_INFO_PATH = "/openapi/mp/auth/app/info"
-
-_EP_SERVER = "endpoint:server_domain"
-_EP_WEBVIEW = "endpoint:webview_domain"
-_EP_INFO = "endpoint:app_info"
-_EP_NOT_FOUND = "endpoint:not_found"
-
-_WEBVIEW_KEYS: tuple[str, ...] = ("webview",)
-_ACTIONS = frozenset(("add", "delete", "set", "get"))
-
-CODE_BAD_REQUEST = 100200100
-CODE_BAD_COMPONENT = 100200101
-CODE_BAD_TOKEN = 100200102
-CODE_TOKEN_EXPIRED = 100200108
-CODE_RATE_LIMITED = 400002
-CODE_DOMAIN_NOT_EXIST = 403106
-CODE_NOT_FOUND = 1026
 
 CHAOS_KINDS: tuple[str, ...] = (
     "http_5xx",
@@ -57,51 +28,6 @@ CHAOS_KINDS: tuple[str, ...] = (
     "malformed_json",
     "invalid_token",
 )
-
-_TOKEN_BYTES = 16
-_TOKEN_HEX = 2 * _TOKEN_BYTES
-_ENDLESS_CHUNK = b"a" * 4096
-_HUGE_CHUNK = b"a" * 65536
-
-
-def _error(code: int, error_msg: str) -> bytes:
-    return dumps({"result": code, "error_msg": error_msg})
-
-
-# Pre-serialized so the common error paths cost no encoding.
-_MISSING_PARAMS = (
-    _error(CODE_BAD_REQUEST, "missing parameter: component_app_id and authorizer_access_token"),
-    f"result:{CODE_BAD_REQUEST}",
-)
-_BAD_COMPONENT = (_error(CODE_BAD_COMPONENT, "invalid client"), f"result:{CODE_BAD_COMPONENT}")
-_BAD_TOKEN = (
-    _error(CODE_BAD_TOKEN, "request refused, invalid access token"),
-    f"result:{CODE_BAD_TOKEN}",
-)
-_EXPIRED = (_error(CODE_TOKEN_EXPIRED, "access_token expired"), f"result:{CODE_TOKEN_EXPIRED}")
-_RATE_LIMITED = (_error(CODE_RATE_LIMITED, "api限速"), f"result:{CODE_RATE_LIMITED}")
-_NOT_EXIST = (
-    _error(CODE_DOMAIN_NOT_EXIST, "domain not exist"),
-    f"result:{CODE_DOMAIN_NOT_EXIST}",
-)
-_NOT_FOUND_BODY = _error(CODE_NOT_FOUND, "[1026] 404 NOT FOUND")
-_METHOD_NOT_ALLOWED_BODY = _error(CODE_BAD_REQUEST, "[405] METHOD NOT ALLOWED")
-_JSON = "application/json"
-
-
-def _bad_request(error_msg: str) -> tuple[bytes, str]:
-    return _error(CODE_BAD_REQUEST, error_msg), f"result:{CODE_BAD_REQUEST}"
-
-
-class _Unparsable:
-    """Marks a body that was sent but is not JSON (distinct from a JSON ``null``)."""
-
-
-_UNPARSABLE = _Unparsable()
-
-
-def _dedupe(domains: list[str]) -> list[str]:
-    return list(dict.fromkeys(domains))
 
 
 class FakeKuaishou:
@@ -181,7 +107,6 @@ class FakeKuaishou:
         self.outage: Fault | None = None
         """While set, every request is answered with this fault (``Fault.http(503)`` for a
         platform that is down), before queued faults; ``None`` ends the outage. Settable."""
-        self._component_window = ComponentWindow()
         self.record_requests: bool = record_requests
         """Whether :attr:`requests` and :meth:`arrivals` are kept. Settable."""
         self.requests: list[RecordedRequest] = []
@@ -194,19 +119,16 @@ class FakeKuaishou:
         ``"huge"``, ``"endless"`` and per endpoint ``"endpoint:server_domain"``,
         ``"endpoint:webview_domain"``, ``"endpoint:app_info"``, ``"endpoint:not_found"``."""
         self._rng: random.Random | None = random.Random(seed) if seed is not None else None
-        self._by_app: dict[str, FakeAuthorizer] = {}
-        self._by_token: dict[str, FakeAuthorizer] = {}
-        # Tokens no longer current: rotated-out (expired) or revoked-then-rotated.
-        self._dead_tokens: dict[str, tuple[FakeAuthorizer, int]] = {}
-        self._next_index: dict[str, int] = {}
-        self._global_faults: collections.deque[Fault] = collections.deque()
-        self._apps_with_arrivals: set[FakeAuthorizer] = set()
-        self._held: set[asyncio.Task[Any]] = set()
-        self._closing = False
+        self._registry = Registry(self._rng)
+        self._core = ServingCore(self)
+        self._held = self._core.held
+        self._basic = BasicInfoEndpoints(self, self._core, self._registry)
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
-        self.oauth: FakeOAuth = FakeOAuth(self, component_app_secret="ks_component_secret_test")
+        self.oauth: FakeOAuth = FakeOAuth(
+            self, self._core, component_app_secret="ks_component_secret_test"
+        )
         """The platform-authorization endpoints and their state (tickets, component tokens,
         codes, issued authorizer tokens); see :class:`~kuaishou_mp.testing.FakeOAuth`."""
         self.push: FakePush = FakePush(self)
@@ -218,7 +140,7 @@ class FakeKuaishou:
     @property
     def authorizers(self) -> Mapping[str, FakeAuthorizer]:
         """Read-only view of the registered authorizers by app id."""
-        return types.MappingProxyType(self._by_app)
+        return self._registry.view
 
     def authorizer(self, app_id: str) -> FakeAuthorizer:
         """The authorizer registered as ``app_id``.
@@ -226,30 +148,7 @@ class FakeKuaishou:
         Raises:
             KeyError: no such app.
         """
-        try:
-            return self._by_app[app_id]
-        except KeyError:
-            raise KeyError(f"unknown authorizer app id: {app_id!r}") from None
-
-    def _token_block(self, n: int) -> str:
-        if self._rng is not None:
-            return self._rng.randbytes(_TOKEN_BYTES * n).hex()
-        return secrets.token_bytes(_TOKEN_BYTES * n).hex()
-
-    def _fresh_token(self) -> str:
-        while True:
-            token = self._token_block(1)
-            if token not in self._by_token and token not in self._dead_tokens:
-                return token
-
-    def _next_app_id(self, prefix: str) -> str:
-        index = self._next_index.get(prefix, 1)
-        app_id = f"{prefix}{index:08d}"
-        while app_id in self._by_app:
-            index += 1
-            app_id = f"{prefix}{index:08d}"
-        self._next_index[prefix] = index + 1
-        return app_id
+        return self._registry.authorizer(app_id)
 
     def add_authorizer(
         self,
@@ -274,26 +173,13 @@ class FakeKuaishou:
         Raises:
             ValueError: the app id or the token is already in use.
         """
-        if app_id is None:
-            app_id = self._next_app_id("ks")
-        elif app_id in self._by_app:
-            raise ValueError(f"authorizer {app_id!r} already registered")
-        if access_token is None:
-            access_token = self._fresh_token()
-        elif access_token in self._by_token or access_token in self._dead_tokens:
-            raise ValueError("access token already in use")
-        auth = FakeAuthorizer(
+        return self._registry.add(
             app_id,
             access_token,
-            info=dict(info) if info is not None else None,
-            server_domains=(
-                normalize_server_domains(server_domains) if server_domains is not None else None
-            ),
-            webview_domains=list(webview_domains) if webview_domains is not None else None,
+            info=info,
+            server_domains=server_domains,
+            webview_domains=webview_domains,
         )
-        self._by_app[app_id] = auth
-        self._by_token[access_token] = auth
-        return auth
 
     def add_authorizers(self, n: int, *, prefix: str = "ks") -> list[FakeAuthorizer]:
         """Register ``n`` authorizers with ids ``f"{prefix}{i:08d}"`` and random tokens.
@@ -302,50 +188,18 @@ class FakeKuaishou:
         already taken. State documents are generated lazily, so 200,000 take well under a
         second.
         """
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        block = self._token_block(n)
-        tokens = [block[k : k + _TOKEN_HEX] for k in range(0, n * _TOKEN_HEX, _TOKEN_HEX)]
-        by_app = self._by_app
-        by_token = self._by_token
-        dead = self._dead_tokens
-        if not (by_token.keys().isdisjoint(tokens) and dead.keys().isdisjoint(tokens)):
-            tokens = [
-                t if t not in by_token and t not in dead else self._fresh_token() for t in tokens
-            ]
-        id_format = prefix.replace("%", "%%") + "%08d"
-        index = self._next_index.get(prefix, 1)
-        app_ids = [id_format % i for i in range(index, index + n)]
-        index += n
-        while not by_app.keys().isdisjoint(app_ids):
-            app_ids = [app_id for app_id in app_ids if app_id not in by_app]
-            more = [id_format % i for i in range(index, index + n - len(app_ids))]
-            index += len(more)
-            app_ids.extend(more)
-        # The collector would rescan the growing heap again and again while 10^5 objects
-        # are born; nothing here creates cycles.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            created = list(map(FakeAuthorizer, app_ids, tokens))
-            by_app.update(zip(app_ids, created, strict=True))
-            by_token.update(zip(tokens, created, strict=True))
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-        self._next_index[prefix] = index
-        return created
+        return self._registry.add_many(n, prefix)
 
     def set_info(self, app_id: str, document: Mapping[str, Any]) -> None:
         """Replace the app-info document of ``app_id``; it is answered as-is.
 
         ``result`` and ``error_msg`` are added to the answer unless the document has its own.
         """
-        self.authorizer(app_id).info = document
+        self._registry.set_info(self.authorizer(app_id), document)
 
     def expire_token(self, app_id: str) -> None:
         """Make the current token of ``app_id`` answer ``100200108`` (expired)."""
-        self.authorizer(app_id).token_expired = True
+        self._registry.expire(self.authorizer(app_id))
 
     def rotate_token(self, app_id: str, new_token: str | None = None) -> str:
         """Issue a new valid token for ``app_id`` and return it.
@@ -356,26 +210,11 @@ class FakeKuaishou:
         Raises:
             ValueError: ``new_token`` is already in use.
         """
-        auth = self.authorizer(app_id)
-        if new_token is None:
-            new_token = self._fresh_token()
-        elif new_token in self._by_token or new_token in self._dead_tokens:
-            raise ValueError("access token already in use")
-        old = auth.access_token
-        del self._by_token[old]
-        self._dead_tokens[old] = (
-            auth,
-            CODE_BAD_TOKEN if auth.token_revoked else CODE_TOKEN_EXPIRED,
-        )
-        auth._access_token = new_token
-        auth.token_expired = False
-        auth.token_revoked = False
-        self._by_token[new_token] = auth
-        return new_token
+        return self._registry.rotate(self.authorizer(app_id), new_token)
 
     def revoke_token(self, app_id: str) -> None:
         """Make the current token of ``app_id`` answer ``100200102`` for good."""
-        self.authorizer(app_id).token_revoked = True
+        self._registry.revoke(self.authorizer(app_id))
 
     # ------------------------------------------------------------------ faults
 
@@ -391,12 +230,9 @@ class FakeKuaishou:
             KeyError: unknown ``app_id``.
         """
         if app_id is None:
-            self._global_faults.extend(faults)
+            self._core.global_faults.extend(faults)
             return
-        auth = self.authorizer(app_id)
-        if auth._faults is None:
-            auth._faults = collections.deque()
-        auth._faults.extend(faults)
+        self._registry.queue_faults(self.authorizer(app_id), faults)
 
     def fail_next(
         self, app_id: str | None, code: int, *, times: int = 1, error_msg: str = "injected"
@@ -409,14 +245,14 @@ class FakeKuaishou:
     def clear_faults(self, app_id: str | None = None) -> None:
         """Drop the queued faults of ``app_id``, or of the global queue for ``None``."""
         if app_id is None:
-            self._global_faults.clear()
+            self._core.global_faults.clear()
         else:
-            self.authorizer(app_id)._faults = None
+            self._registry.clear_faults(self.authorizer(app_id))
 
     @property
     def pending_global_faults(self) -> tuple[Fault, ...]:
         """Faults in the global queue not consumed yet, next first."""
-        return tuple(self._global_faults)
+        return tuple(self._core.global_faults)
 
     def chaos(
         self,
@@ -473,16 +309,17 @@ class FakeKuaishou:
         limited_fault = Fault.result(CODE_RATE_LIMITED, "api限速")
         malformed_fault = Fault.malformed()
         gateway_faults = [Fault.http(status) for status in (500, 502, 503, 504)]
-        for app_id, auth in self._by_app.items():
+        registry = self._registry
+        for auth in registry:
             r = draw()
             for bound, kind in bounds:  # noqa: B007 - `kind` is the one the loop stops at
                 if r < bound:
                     break
             else:
                 continue
-            assigned[app_id] = kind
+            assigned[auth.app_id] = kind
             if kind == "invalid_token":
-                auth.token_revoked = True
+                registry.revoke(auth)
                 continue
             if kind == "http_5xx":
                 fault = gateway_faults[rng.randrange(len(gateway_faults))]
@@ -494,9 +331,7 @@ class FakeKuaishou:
                 fault = limited_fault
             else:
                 fault = malformed_fault
-            if auth._faults is None:
-                auth._faults = collections.deque()
-            auth._faults.append(fault)
+            registry.queue_faults(auth, (fault,))
         return assigned
 
     # ------------------------------------------------------------------ records
@@ -508,12 +343,12 @@ class FakeKuaishou:
         Raises:
             KeyError: unknown ``app_id``.
         """
-        return list(self.authorizer(app_id)._arrivals or ())
+        return self._registry.arrivals(self.authorizer(app_id))
 
     def max_in_window(self, app_id: str, window: float = 1.0) -> int:
         """The largest number of arrivals for ``app_id`` inside any half-open window
         ``[t, t + window)``."""
-        times = sorted(self.authorizer(app_id)._arrivals or ())
+        times = sorted(self._registry.arrivals(self.authorizer(app_id)))
         best = 0
         lo = 0
         for hi, t in enumerate(times):
@@ -527,9 +362,7 @@ class FakeKuaishou:
         rate-limit windows are kept)."""
         self.requests.clear()
         self.counters.clear()
-        for auth in self._apps_with_arrivals:
-            auth._arrivals = None
-        self._apps_with_arrivals.clear()
+        self._registry.forget_arrivals()
 
     # ------------------------------------------------------------------ serving
 
@@ -539,18 +372,9 @@ class FakeKuaishou:
         if self._app is None:
             app = web.Application()
             router = app.router
-            for path, handler in (
-                (SERVER_DOMAIN_PATH, self._handle_server_domain),
-                (WEBVIEW_DOMAIN_PATH, self._handle_webview_domain),
-            ):
-                resource = router.add_resource(path)
-                resource.add_route("POST", handler)
-                resource.add_route("*", self._handle_wrong_method)
-            resource = router.add_resource(APP_INFO_PATH)
-            resource.add_route("GET", self._handle_app_info)
-            resource.add_route("*", self._handle_wrong_method)
+            self._basic.add_routes(router)
             self.oauth.add_routes(router)
-            router.add_route("*", "/{tail:.*}", self._handle_not_found)
+            router.add_route("*", "/{tail:.*}", self._basic.handle_not_found)
             app.on_startup.append(self._on_startup)
             app.on_shutdown.append(self._on_shutdown)
             self._app = app
@@ -610,339 +434,13 @@ class FakeKuaishou:
         await self.stop()
 
     def _cancel_held(self) -> None:
-        self._closing = True
-        self.oauth._cancel_timers()
+        self.oauth.cancel_timers()
         self.push.cancel()
-        for task in list(self._held):
-            task.cancel()
+        self._core.cancel_held()
 
     async def _on_startup(self, app: web.Application) -> None:
-        self._closing = False
+        self._core.closing = False
 
     async def _on_shutdown(self, app: web.Application) -> None:
         # Also reached through aiohttp's TestServer, which never calls stop().
         self._cancel_held()
-
-    async def _hold(self, seconds: float) -> None:
-        if self._closing:
-            return
-        task = asyncio.current_task()
-        assert task is not None
-        self._held.add(task)
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            self._held.discard(task)
-
-    # ------------------------------------------------------------------ handlers
-
-    async def _handle_server_domain(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, _EP_SERVER)
-
-    async def _handle_webview_domain(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, _EP_WEBVIEW)
-
-    async def _handle_app_info(self, request: web.Request) -> web.StreamResponse:
-        return await self._serve(request, _EP_INFO)
-
-    async def _handle_wrong_method(self, request: web.Request) -> web.StreamResponse:
-        return await self._refuse(request, _EP_FOR_PATH.get(request.path, _EP_NOT_FOUND), 405)
-
-    async def _handle_not_found(self, request: web.Request) -> web.StreamResponse:
-        return await self._refuse(request, _EP_NOT_FOUND, 404)
-
-    async def _refuse(self, request: web.Request, endpoint: str, status: int) -> web.Response:
-        counters = self.counters
-        counters["requests"] += 1
-        counters[endpoint] += 1
-        outcome = f"http:{status}"
-        counters[outcome] += 1
-        raw = await request.read()
-        if self.record_requests:
-            token = request.rel_url.query.get("authorizer_access_token")
-            self._record(request, _parse_for_record(raw), self._owner(token), monotonic(), outcome)
-        if status == 404:
-            return web.Response(status=404, body=_NOT_FOUND_BODY, content_type=_JSON)
-        allowed = "GET" if endpoint == _EP_INFO else "POST"
-        return web.Response(
-            status=405,
-            body=_METHOD_NOT_ALLOWED_BODY,
-            content_type=_JSON,
-            headers={"Allow": allowed},
-        )
-
-    def _owner(self, token: str | None) -> str | None:
-        if token is None:
-            return None
-        auth = self._by_token.get(token)
-        if auth is None:
-            dead = self._dead_tokens.get(token)
-            if dead is None:
-                return None
-            auth = dead[0]
-        return auth.app_id
-
-    def _record(
-        self, request: web.Request, body: Any, app_id: str | None, at: float, outcome: str
-    ) -> None:
-        self.requests.append(
-            RecordedRequest(
-                request.method,
-                request.path,
-                dict(request.rel_url.query),
-                body,
-                app_id,
-                at,
-                outcome,
-                request.content_type if request.body_exists else None,
-            )
-        )
-
-    async def _serve(self, request: web.Request, endpoint: str) -> web.StreamResponse:
-        arrived = monotonic()
-        counters = self.counters
-        counters["requests"] += 1
-        counters[endpoint] += 1
-        query = request.rel_url.query
-        token = query.get("authorizer_access_token")
-        auth: FakeAuthorizer | None = None
-        dead_code = 0
-        if token is not None:
-            auth = self._by_token.get(token)
-            if auth is None:
-                dead = self._dead_tokens.get(token)
-                if dead is not None:
-                    auth, dead_code = dead
-        body: Any = None
-        recorded_body: Any = None
-        if endpoint is not _EP_INFO:
-            raw = await request.read()
-            if raw:
-                try:
-                    body = recorded_body = loads(raw)
-                except (ValueError, RecursionError):
-                    body = _UNPARSABLE
-                    recorded_body = raw.decode("utf-8", "replace")
-        recording = self.record_requests
-        if recording and auth is not None:
-            if auth._arrivals is None:
-                auth._arrivals = []
-                self._apps_with_arrivals.add(auth)
-            auth._arrivals.append(arrived)
-
-        fault: Fault | None = None
-        if self.outage is not None:
-            fault = self.outage
-        elif self._global_faults:
-            fault = self._global_faults.popleft()
-        elif auth is not None and auth._faults:
-            fault = auth._faults.popleft()
-
-        if fault is not None and fault.kind == "drop_after":
-            # The platform applies the call; only the answer is lost on the way back.
-            _, outcome = self._process(endpoint, query, token, auth, dead_code, body)
-            counters["drop_after"] += 1
-            if recording:
-                self._record(
-                    request,
-                    recorded_body,
-                    auth.app_id if auth is not None else None,
-                    arrived,
-                    f"drop_after:{outcome}",
-                )
-            return await self._answer_fault(request, Fault.drop())
-        if fault is not None:
-            kind = fault.kind
-            if kind != "delay":
-                outcome = fault.outcome
-                counters[outcome] += 1
-                if recording:
-                    self._record(
-                        request,
-                        recorded_body,
-                        auth.app_id if auth is not None else None,
-                        arrived,
-                        outcome,
-                    )
-            if kind == "hang" or kind == "delay":
-                await self._hold(self.latency + fault.seconds)
-            else:
-                if self.latency > 0:
-                    await self._hold(self.latency)
-                return await self._answer_fault(request, fault)
-        elif self.latency > 0:
-            await self._hold(self.latency)
-
-        payload, outcome = self._process(endpoint, query, token, auth, dead_code, body)
-        if fault is None or fault.kind == "delay":
-            counters[outcome] += 1
-            if recording:
-                self._record(
-                    request,
-                    recorded_body,
-                    auth.app_id if auth is not None else None,
-                    arrived,
-                    outcome,
-                )
-        return web.Response(body=payload, content_type=_JSON)
-
-    def _process(
-        self,
-        endpoint: str,
-        query: Mapping[str, str],
-        token: str | None,
-        auth: FakeAuthorizer | None,
-        dead_code: int,
-        body: Any,
-    ) -> tuple[bytes, str]:
-        component = query.get("component_app_id")
-        if not component or not token:
-            return _MISSING_PARAMS
-        if component != self.component_app_id:
-            return _BAD_COMPONENT
-        if auth is None:
-            return _BAD_TOKEN
-        if dead_code:
-            return _EXPIRED if dead_code == CODE_TOKEN_EXPIRED else _BAD_TOKEN
-        if auth.token_revoked:
-            return _BAD_TOKEN
-        if auth.token_expired:
-            return _EXPIRED
-        component_qps = self.component_qps
-        now = monotonic()
-        if component_qps is not None and self._component_window.full(
-            component_qps, self.qps_window, now
-        ):
-            return _RATE_LIMITED
-        limit = self.qps_limit
-        if limit is not None:
-            window = auth._window
-            if window is None:
-                window = auth._window = collections.deque()
-            horizon = now - self.qps_window
-            while window and window[0] <= horizon:
-                window.popleft()
-            if len(window) >= limit:
-                return _RATE_LIMITED
-            window.append(now)
-        if component_qps is not None:
-            self._component_window.admit(now)
-        if endpoint is _EP_INFO:
-            return dumps({"result": 1, "error_msg": "success", **auth.info}), "ok"
-        if endpoint is _EP_SERVER:
-            return _apply_action(body, auth.server_domains, SERVER_DOMAIN_KEYS)
-        return _apply_action(body, {"webview": auth.webview_domains}, _WEBVIEW_KEYS)
-
-    async def _answer_fault(self, request: web.Request, fault: Fault) -> web.StreamResponse:
-        kind = fault.kind
-        if kind == "result" or kind == "malformed":
-            return web.Response(body=fault.body, content_type=_JSON)
-        if kind == "http" or kind == "raw":
-            return web.Response(
-                status=fault.status, body=fault.body, headers={"Content-Type": fault.content_type}
-            )
-        if kind == "drop":
-            transport = request.transport
-            if transport is not None:
-                transport.close()
-            # Writing this to the closed transport fails with ConnectionResetError, which
-            # aiohttp treats as a premature client disconnect: nothing is sent or logged.
-            return web.Response()
-        if kind == "huge":
-            return await self._stream_huge(request, fault.size)
-        if kind == "endless":
-            return await self._stream_endless(request)
-        raise AssertionError(f"unhandled fault kind {kind!r}")  # pragma: no cover
-
-    async def _stream_huge(self, request: web.Request, size: int) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": _JSON})
-        response.content_length = size
-        task = asyncio.current_task()
-        assert task is not None
-        self._held.add(task)
-        try:
-            await response.prepare(request)
-            await response.write(HUGE_PREFIX)
-            remaining = size - len(HUGE_PREFIX) - len(HUGE_SUFFIX)
-            chunk_size = len(_HUGE_CHUNK)
-            while remaining > 0:
-                await response.write(
-                    _HUGE_CHUNK if remaining >= chunk_size else _HUGE_CHUNK[:remaining]
-                )
-                remaining -= chunk_size
-            await response.write(HUGE_SUFFIX)
-        except ConnectionError:
-            pass
-        finally:
-            self._held.discard(task)
-        return response
-
-    async def _stream_endless(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": _JSON})
-        task = asyncio.current_task()
-        assert task is not None
-        self._held.add(task)
-        try:
-            await response.prepare(request)
-            await response.write(HUGE_PREFIX)
-            while not self._closing:
-                await response.write(_ENDLESS_CHUNK)
-                # Yield long enough that an endless answer cannot starve the event loop.
-                await asyncio.sleep(0.005)
-        except ConnectionError:
-            pass
-        finally:
-            self._held.discard(task)
-        return response
-
-
-_EP_FOR_PATH = {
-    SERVER_DOMAIN_PATH: _EP_SERVER,
-    WEBVIEW_DOMAIN_PATH: _EP_WEBVIEW,
-    APP_INFO_PATH: _EP_INFO,
-}
-
-
-def _parse_for_record(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return loads(raw)
-    except (ValueError, RecursionError):
-        return raw.decode("utf-8", "replace")
-
-
-def _apply_action(
-    body: Any, state: dict[str, list[str]], keys: tuple[str, ...]
-) -> tuple[bytes, str]:
-    if type(body) is not dict:
-        return _bad_request("request body must be a JSON object")
-    action = body.get("action")
-    if type(action) is not str or action not in _ACTIONS:
-        return _bad_request("action must be one of add, delete, set, get")
-    given: list[tuple[list[str], list[str]]] = []
-    for key in keys:
-        if key in body:
-            domains = body[key]
-            if type(domains) is not list or not all(type(d) is str for d in domains):
-                return _bad_request(f"{key} must be a list of strings")
-            given.append((state[key], domains))
-    if action == "add":
-        for current, domains in given:
-            present = set(current)
-            for domain in domains:
-                if domain not in present:
-                    present.add(domain)
-                    current.append(domain)
-    elif action == "delete":
-        for current, domains in given:
-            present = set(current)
-            if any(domain not in present for domain in domains):
-                return _NOT_EXIST
-        for current, domains in given:
-            gone = set(domains)
-            current[:] = [domain for domain in current if domain not in gone]
-    elif action == "set":
-        for current, domains in given:
-            current[:] = _dedupe(domains)
-    return dumps({"result": 1, "error_msg": "sucess", **state}), "ok"

@@ -1,19 +1,15 @@
-"""State kept per authorized mini-program, and the request records."""
+"""The request records, and the state a fake authorizer starts with."""
 
 from __future__ import annotations
 
 import re
-from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from ._faults import Fault
-
 __all__ = [
     "SERVER_DOMAIN_KEYS",
-    "FakeAuthorizer",
     "RecordedRequest",
     "default_info",
     "default_server_domains",
@@ -98,84 +94,6 @@ def normalize_server_domains(domains: Mapping[str, Sequence[str]]) -> dict[str, 
     if unknown:
         raise ValueError(f"unknown server-domain lists: {sorted(unknown)}")
     return {key: list(domains.get(key, ())) for key in SERVER_DOMAIN_KEYS}
-
-
-@attrs.define(eq=False, slots=True)
-class FakeAuthorizer:
-    """One authorized mini-program inside :class:`FakeKuaishou`: its token and its state.
-
-    ``info``, ``server_domains`` and ``webview_domains`` are generated from the app id on
-    first access (so registering 200,000 authorizers stays cheap) and may be read and
-    mutated freely by tests. The access token is read-only here: change it with
-    :meth:`FakeKuaishou.rotate_token`, :meth:`FakeKuaishou.expire_token` and
-    :meth:`FakeKuaishou.revoke_token`, which keep the fake's token index in step.
-    """
-
-    app_id: str
-    """The mini-program's app id."""
-    _access_token: str = attrs.field(alias="access_token", repr=False)
-    _info: dict[str, Any] | None = attrs.field(default=None, alias="info", repr=False)
-    _server_domains: dict[str, list[str]] | None = attrs.field(
-        default=None, alias="server_domains", repr=False
-    )
-    _webview_domains: list[str] | None = attrs.field(
-        default=None, alias="webview_domains", repr=False
-    )
-    token_expired: bool = False
-    """The current token answers 100200108 (access_token expired) while this is set."""
-    token_revoked: bool = False
-    """The current token answers 100200102 (invalid token) while this is set."""
-    # Hot-path state lives here so one token lookup finds everything a request needs.
-    _faults: deque[Fault] | None = attrs.field(default=None, init=False, repr=False)
-    _arrivals: list[float] | None = attrs.field(default=None, init=False, repr=False)
-    _window: deque[float] | None = attrs.field(default=None, init=False, repr=False)
-
-    @property
-    def access_token(self) -> str:
-        """The current access token (possibly expired or revoked)."""
-        return self._access_token
-
-    @property
-    def info(self) -> dict[str, Any]:
-        """The app-info document answered by ``GET /openapi/mp/auth/app/info``.
-
-        It excludes ``result`` and ``error_msg``, which the fake adds (the document's own
-        keys win, so a test can plant any field, even an odd ``result``).
-        """
-        if self._info is None:
-            self._info = default_info(self.app_id)
-        return self._info
-
-    @info.setter
-    def info(self, document: Mapping[str, Any]) -> None:
-        self._info = dict(document)
-
-    @property
-    def server_domains(self) -> dict[str, list[str]]:
-        """The five server-domain lists (``request``, ``socket``, ``upload_file``, ...)."""
-        if self._server_domains is None:
-            self._server_domains = default_server_domains(self.app_id)
-        return self._server_domains
-
-    @server_domains.setter
-    def server_domains(self, domains: Mapping[str, Sequence[str]]) -> None:
-        self._server_domains = normalize_server_domains(domains)
-
-    @property
-    def webview_domains(self) -> list[str]:
-        """The webview (business) domains."""
-        if self._webview_domains is None:
-            self._webview_domains = default_webview_domains(self.app_id)
-        return self._webview_domains
-
-    @webview_domains.setter
-    def webview_domains(self, domains: Sequence[str]) -> None:
-        self._webview_domains = list(domains)
-
-    @property
-    def pending_faults(self) -> tuple[Fault, ...]:
-        """Faults queued for this app and not consumed yet, next first."""
-        return tuple(self._faults) if self._faults else ()
 
 
 @attrs.frozen(slots=True)

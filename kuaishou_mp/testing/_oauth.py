@@ -8,16 +8,14 @@ import math
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import attrs
 from aiohttp import web
 
-from ._faults import Fault
 from ._json import dumps
-
-if TYPE_CHECKING:
-    from ._fake import FakeKuaishou
+from ._registry import FakeAuthorizer
+from ._serving import JSON, Answer, ServingCore
 
 __all__ = [
     "AUTHORIZER_ACCESS_TOKEN_PATH",
@@ -54,8 +52,32 @@ DEFAULT_PERMISSIONS: Final[tuple[Mapping[str, Any], ...]] = (
     {"id": 2, "category": "开发管理", "description": "管理服务器域名与业务域名"},
 )
 
-_JSON: Final = "application/json"
-Answer = tuple[bytes, str]
+
+class _Pushes(Protocol):
+    def started(self, ticket: str) -> None: ...
+
+    def authorized(self, app_id: str, code: str, expires_in: int) -> None: ...
+
+
+class _Platform(Protocol):
+    """What the OAuth side needs from the fake platform (:class:`FakeKuaishou`'s public API)."""
+
+    @property
+    def component_app_id(self) -> str: ...
+
+    @property
+    def authorizers(self) -> Mapping[str, FakeAuthorizer]: ...
+
+    @property
+    def push(self) -> _Pushes: ...
+
+    def authorizer(self, app_id: str) -> FakeAuthorizer: ...
+
+    def add_authorizer(self, app_id: str | None = None) -> FakeAuthorizer: ...
+
+    def rotate_token(self, app_id: str) -> str: ...
+
+    def expire_token(self, app_id: str) -> None: ...
 
 
 def _error(code: int, message: str) -> Answer:
@@ -111,8 +133,9 @@ class FakeOAuth:
     The global fault queue (``fake.inject(None, ...)``) applies to these endpoints too.
     """
 
-    def __init__(self, fake: FakeKuaishou, *, component_app_secret: str) -> None:
+    def __init__(self, fake: _Platform, serving: ServingCore, *, component_app_secret: str) -> None:
         self._fake = fake
+        self._serving = serving
         self.component_app_secret: str = component_app_secret
         """The secret requests must carry with the component app id. Settable."""
         self.component_token_ttl: float = 7200.0
@@ -260,7 +283,8 @@ class FakeOAuth:
             if auth is not None and auth.access_token == token:
                 fake.expire_token(app_id)
 
-    def _cancel_timers(self) -> None:
+    def cancel_timers(self) -> None:
+        """Cancel the expiry timers of the issued access tokens (the fake is stopping)."""
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
@@ -286,50 +310,33 @@ class FakeOAuth:
         self, name: str, process: Callable[[Mapping[str, str]], tuple[Answer, str | None]]
     ) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.StreamResponse:
-            fake = self._fake
+            serving = self._serving
             arrived = monotonic()
-            counters = fake.counters
-            counters["requests"] += 1
-            counters[name] += 1
+            serving.arrive(name)
             query = request.rel_url.query
-            fault = fake._global_faults.popleft() if fake._global_faults else None
-            if fault is not None and fault.kind == "drop_after":
-                (_, outcome), app_id = process(query)
-                counters["drop_after"] += 1
-                self._record(request, app_id, arrived, f"drop_after:{outcome}")
-                return await fake._answer_fault(request, Fault.drop())
-            if fault is not None and fault.kind != "delay":
-                counters[fault.outcome] += 1
-                self._record(request, query.get("authorized_app_id"), arrived, fault.outcome)
-            if fault is not None and fault.kind in ("hang", "delay"):
-                await fake._hold(fake.latency + fault.seconds)
-            elif fake.latency > 0:
-                await fake._hold(fake.latency)
-            if fault is not None and fault.kind not in ("hang", "delay"):
-                return await fake._answer_fault(request, fault)
-            (payload, outcome), app_id = process(query)
-            if fault is None or fault.kind == "delay":
-                counters[outcome] += 1
-                self._record(request, app_id, arrived, outcome)
-            return web.Response(body=payload, content_type=_JSON)
+            return await serving.serve(
+                request,
+                lambda: process(query),
+                fault=serving.take_global_fault(),
+                arrived=arrived,
+                app_id=query.get("authorized_app_id"),
+                body=None,
+                recording=serving.settings.record_requests,
+            )
 
         return handle
 
     def _wrong_method(self, name: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.StreamResponse:
-            counters = self._fake.counters
-            counters["requests"] += 1
-            counters[name] += 1
-            counters["http:405"] += 1
-            self._record(request, None, monotonic(), "http:405")
+            serving = self._serving
+            serving.arrive(name)
+            serving.settings.counters["http:405"] += 1
+            if serving.settings.record_requests:
+                serving.record(request, None, None, monotonic(), "http:405")
             body, _ = _error(CODE_BAD_REQUEST, "[405] METHOD NOT ALLOWED")
-            return web.Response(status=405, body=body, content_type=_JSON, headers={"Allow": "GET"})
+            return web.Response(status=405, body=body, content_type=JSON, headers={"Allow": "GET"})
 
         return handle
-
-    def _record(self, request: web.Request, app_id: str | None, at: float, outcome: str) -> None:
-        if self._fake.record_requests:
-            self._fake._record(request, None, app_id, at, outcome)
 
     def _check_client(self, query: Mapping[str, str], *, secret: bool) -> Answer | None:
         component = query.get("component_app_id")

@@ -15,13 +15,10 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 import attrs
-
-if TYPE_CHECKING:
-    from ._fake import FakeKuaishou
 
 __all__ = ["FakePush", "PushDelivery"]
 
@@ -46,6 +43,20 @@ class PushDelivery:
     attempt: int
     status: int | None
     acknowledged: bool
+
+
+class _Tickets(Protocol):
+    def push_ticket(self) -> str: ...
+
+
+class _Platform(Protocol):
+    """What the pushes need from the fake platform (:class:`FakeKuaishou`)."""
+
+    @property
+    def component_app_id(self) -> str: ...
+
+    @property
+    def oauth(self) -> _Tickets: ...
 
 
 def _new_key() -> str:
@@ -92,7 +103,7 @@ class FakePush:
     Needs ``cryptography`` (the ``events`` extra) once something is pushed.
     """
 
-    def __init__(self, fake: FakeKuaishou) -> None:
+    def __init__(self, fake: _Platform) -> None:
         self._fake = fake
         self.url: str | None = None
         """Where messages are POSTed (your authorization-event URL); ``None``: nothing is

@@ -1,11 +1,4 @@
-"""Where the token manager keeps tokens, and how it takes turns: a small protocol, two backends.
-
-:class:`InMemoryTokenStorage` suits one process. :class:`RedisTokenStorage` shares tokens and
-locks between every process and machine of your application (extra ``kuaishou_mp[redis]``).
-
-Every method takes the component app id, so keys are namespaced by it: one storage can serve
-several third-party applications.
-"""
+"""The Redis token storage and its cross-process refresh lock (extra ``kuaishou_mp[redis]``)."""
 
 from __future__ import annotations
 
@@ -13,289 +6,21 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar, runtime_checkable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import attrs
-
-from ..tokens import TokenUnavailableError
+from ..._redis_support import bounded, connect, redis_errors
+from ._protocol import LockTimeoutError, StoredToken, TokenStorageError
 
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = [
-    "InMemoryTokenStorage",
-    "LockTimeoutError",
-    "RedisLock",
-    "RedisTokenStorage",
-    "StoredToken",
-    "TokenStorage",
-    "TokenStorageError",
-]
+__all__ = ["RedisLock", "RedisTokenStorage"]
 
 logger = logging.getLogger("kuaishou_mp")
 
 T = TypeVar("T")
-K = TypeVar("K", bound=Hashable)
-
-
-class LockTimeoutError(TokenUnavailableError):
-    """Another task or process held the refresh lock for longer than the manager waits."""
-
-
-class TokenStorageError(TokenUnavailableError):
-    """The token storage failed (Redis unreachable, timed out or answered an error)."""
-
-
-class KeyedLocks(Generic[K]):
-    """One ``asyncio.Lock`` per key, kept only while someone holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._entries: dict[K, list[Any]] = {}
-
-    @contextlib.contextmanager
-    def hold(self, key: K) -> Iterator[asyncio.Lock]:
-        """Use the key's lock within the block (it is dropped when its last user leaves)."""
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = [asyncio.Lock(), 0]
-        entry[1] += 1
-        try:
-            yield entry[0]
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._entries[key]
-
-    def locked(self, key: K) -> bool:
-        """Whether the key's lock is held right now."""
-        entry = self._entries.get(key)
-        return entry is not None and bool(entry[0].locked())
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-@attrs.frozen
-class StoredToken:
-    """A token as stored: its value and when it expires, in seconds since the epoch.
-
-    Args:
-        value: The token (a secret; left out of ``repr``).
-        expires_at: When it stops working (``time.time()`` scale).
-        refresh_at: When a refresh ahead of expiry is due; defaults to ``expires_at``.
-    """
-
-    value: str = attrs.field(repr=False)
-    expires_at: float
-    refresh_at: float = attrs.field()
-
-    @refresh_at.default
-    def _refresh_at_default(self) -> float:
-        return self.expires_at
-
-    def expired(self, now: float) -> bool:
-        """Whether the token no longer works at ``now``."""
-        return now >= self.expires_at
-
-    def due(self, now: float) -> bool:
-        """Whether a refresh is due at ``now`` (always true once expired)."""
-        return now >= self.refresh_at or now >= self.expires_at
-
-
-@runtime_checkable
-class TokenStorage(Protocol):
-    """What :class:`~kuaishou_mp.auth.TokenManager` needs from a storage.
-
-    Implementations must make :meth:`save_authorizer_tokens` atomic (both tokens or neither,
-    and a refresh token is replaced, never deleted first), and the ``invalidate_*`` methods
-    compare-and-delete. :meth:`lock` gives mutual exclusion among every user of the storage.
-    """
-
-    async def load_ticket(self, component_app_id: str) -> str | None:
-        """The latest pushed component ticket, or ``None``."""
-        ...
-
-    async def save_ticket(
-        self, component_app_id: str, ticket: str, event_time: int | None = None
-    ) -> bool:
-        """Replace the component ticket, unless the stored one has a later ``event_time``.
-
-        Atomic: of two tickets saved concurrently, the later by ``event_time`` stays. A
-        ticket saved without an ``event_time`` always replaces the stored one (and has none).
-
-        Returns:
-            Whether ``ticket`` is now the stored one.
-        """
-        ...
-
-    async def load_component_token(self, component_app_id: str) -> StoredToken | None:
-        """The current component access token, or ``None``."""
-        ...
-
-    async def save_component_token(self, component_app_id: str, token: StoredToken) -> None:
-        """Replace the component access token."""
-        ...
-
-    async def invalidate_component_token(self, component_app_id: str, token: str) -> bool:
-        """Delete the component token if its value is ``token``; return whether it was."""
-        ...
-
-    async def load_access_token(self, component_app_id: str, app_id: str) -> StoredToken | None:
-        """The authorizer's current access token, or ``None``."""
-        ...
-
-    async def load_refresh_token(self, component_app_id: str, app_id: str) -> StoredToken | None:
-        """The authorizer's refresh token, or ``None``."""
-        ...
-
-    async def save_authorizer_tokens(
-        self,
-        component_app_id: str,
-        app_id: str,
-        access: StoredToken,
-        refresh: StoredToken | None,
-    ) -> None:
-        """Atomically replace the access token and, when given, the refresh token."""
-        ...
-
-    async def invalidate_access_token(self, component_app_id: str, app_id: str, token: str) -> bool:
-        """Delete the access token if its value is ``token``; return whether it was."""
-        ...
-
-    def lock(
-        self, component_app_id: str, app_id: str | None, *, ttl: float, timeout: float
-    ) -> AbstractAsyncContextManager[None]:
-        """A lock on refreshing the authorizer's tokens (``app_id=None``: the component's).
-
-        Args:
-            ttl: Seconds after which the lock frees itself if its holder died.
-            timeout: Seconds to wait for it; ``0`` tries once.
-
-        Raises:
-            LockTimeoutError: (on entering) not acquired within ``timeout``.
-        """
-        ...
-
-    async def aclose(self) -> None:
-        """Release what the storage holds (connections it owns). Idempotent."""
-        ...
-
-
-class InMemoryTokenStorage:
-    """Tokens in dicts, locks as ``asyncio.Lock``: for one process (and tests).
-
-    Nothing survives the process; use :class:`RedisTokenStorage` to share tokens and keep
-    refresh tokens durably.
-    """
-
-    def __init__(self) -> None:
-        self._tickets: dict[str, tuple[str, int | None]] = {}
-        self._component: dict[str, StoredToken] = {}
-        self._access: dict[tuple[str, str], StoredToken] = {}
-        self._refresh: dict[tuple[str, str], StoredToken] = {}
-        self._locks: KeyedLocks[tuple[str, str | None]] = KeyedLocks()
-
-    def __repr__(self) -> str:
-        return f"<InMemoryTokenStorage {len(self._access)} access tokens>"
-
-    async def load_ticket(self, component_app_id: str) -> str | None:
-        """The latest pushed component ticket, or ``None``."""
-        stored = self._tickets.get(component_app_id)
-        return stored[0] if stored is not None else None
-
-    async def save_ticket(
-        self, component_app_id: str, ticket: str, event_time: int | None = None
-    ) -> bool:
-        """Replace the component ticket, unless the stored one has a later ``event_time``."""
-        stored = self._tickets.get(component_app_id)
-        if _older(event_time, stored[1] if stored is not None else None):
-            return False
-        self._tickets[component_app_id] = (ticket, event_time)
-        return True
-
-    async def load_component_token(self, component_app_id: str) -> StoredToken | None:
-        """The current component access token, or ``None``."""
-        return self._component.get(component_app_id)
-
-    async def save_component_token(self, component_app_id: str, token: StoredToken) -> None:
-        """Replace the component access token."""
-        self._component[component_app_id] = token
-
-    async def invalidate_component_token(self, component_app_id: str, token: str) -> bool:
-        """Delete the component token if its value is ``token``; return whether it was."""
-        current = self._component.get(component_app_id)
-        if current is None or current.value != token:
-            return False
-        del self._component[component_app_id]
-        return True
-
-    async def load_access_token(self, component_app_id: str, app_id: str) -> StoredToken | None:
-        """The authorizer's current access token, or ``None``."""
-        return self._access.get((component_app_id, app_id))
-
-    async def load_refresh_token(self, component_app_id: str, app_id: str) -> StoredToken | None:
-        """The authorizer's refresh token, or ``None``."""
-        return self._refresh.get((component_app_id, app_id))
-
-    async def save_authorizer_tokens(
-        self,
-        component_app_id: str,
-        app_id: str,
-        access: StoredToken,
-        refresh: StoredToken | None,
-    ) -> None:
-        """Replace the access token and, when given, the refresh token (no await between)."""
-        self._access[component_app_id, app_id] = access
-        if refresh is not None:
-            self._refresh[component_app_id, app_id] = refresh
-
-    async def invalidate_access_token(self, component_app_id: str, app_id: str, token: str) -> bool:
-        """Delete the access token if its value is ``token``; return whether it was."""
-        key = (component_app_id, app_id)
-        current = self._access.get(key)
-        if current is None or current.value != token:
-            return False
-        del self._access[key]
-        return True
-
-    @contextlib.asynccontextmanager
-    async def lock(
-        self, component_app_id: str, app_id: str | None, *, ttl: float, timeout: float
-    ) -> AsyncIterator[None]:
-        """An ``asyncio.Lock`` per authorizer (``ttl`` is moot: a holder cannot die alone).
-
-        Raises:
-            LockTimeoutError: Not acquired within ``timeout`` seconds.
-        """
-        with self._locks.hold((component_app_id, app_id)) as lock:
-            failure = None
-            if timeout <= 0:
-                if lock.locked():
-                    raise LockTimeoutError("the refresh lock is held", app_id=app_id)
-                await lock.acquire()  # free: taken at once, without yielding
-            else:
-                try:
-                    await asyncio.wait_for(lock.acquire(), timeout)
-                except asyncio.TimeoutError:
-                    failure = LockTimeoutError(
-                        f"the refresh lock was held for over {timeout:g}s", app_id=app_id
-                    )
-            if failure is not None:
-                raise failure
-            try:
-                yield
-            finally:
-                lock.release()
-
-    async def aclose(self) -> None:
-        """Nothing to release."""
-
-
-# -- Redis ----------------------------------------------------------------------------------------
 
 # KEYS[1] the access (or component) token hash, KEYS[2] the refresh token hash.
 # ARGV: value, expires_at, refresh_at, ttl_ms[, refresh value, refresh expires_at].
@@ -353,23 +78,6 @@ return 1
 """
 
 
-def _older(event_time: int | None, stored_time: int | None) -> bool:
-    """Whether a ticket of ``event_time`` is older than the stored one (never go backwards)."""
-    return event_time is not None and stored_time is not None and event_time < stored_time
-
-
-if sys.version_info >= (3, 11):
-
-    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
-        async with asyncio.timeout(seconds):
-            return await aw
-
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    async def _bounded(aw: Awaitable[T], seconds: float) -> T:
-        return await asyncio.wait_for(aw, seconds)
-
-
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -384,15 +92,13 @@ class _RedisOps:
     """Bounded Redis round trips whose failures become :class:`TokenStorageError`."""
 
     def __init__(self, client: redis.asyncio.Redis, timeout: float) -> None:
-        from redis.exceptions import RedisError
-
         self.client = client
         self.timeout = timeout
-        self.errors: tuple[type[BaseException], ...] = (RedisError, OSError, asyncio.TimeoutError)
+        self.errors = redis_errors()
 
     async def run(self, aw: Awaitable[T], what: str, app_id: str | None) -> T:
         try:
-            return await _bounded(aw, self.timeout)
+            return await bounded(aw, self.timeout)
         except self.errors as exc:
             # Only the class: a Redis error's text may quote a command and its arguments.
             failure = TokenStorageError(f"Redis {what} failed: {type(exc).__name__}", app_id=app_id)
@@ -605,15 +311,8 @@ class RedisTokenStorage:
         Raises:
             ValueError: Malformed URL or arguments.
         """
-        import redis.asyncio
-
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            **redis_options,
-        }
         return cls(
-            redis.asyncio.Redis.from_url(url, **options),
+            connect(url, timeout=timeout, **redis_options),
             prefix=prefix,
             timeout=timeout,
             owns_client=True,

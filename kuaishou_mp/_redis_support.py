@@ -1,0 +1,61 @@
+"""What every Redis-backed piece shares: the limiter, the token storage and the push dedupe.
+
+``redis`` is an optional extra (``kuaishou_mp[redis]``), so it is imported only when a Redis
+client is made or its errors are first needed, never when this module is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = ["bounded", "connect", "redis_errors"]
+
+T = TypeVar("T")
+
+if sys.version_info >= (3, 11):
+
+    async def bounded(aw: Awaitable[T], seconds: float) -> T:
+        """Await one Redis round trip for at most ``seconds`` (``asyncio.TimeoutError`` past it)."""
+        async with asyncio.timeout(seconds):
+            return await aw
+
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    async def bounded(aw: Awaitable[T], seconds: float) -> T:
+        """Await one Redis round trip for at most ``seconds`` (``asyncio.TimeoutError`` past it)."""
+        return await asyncio.wait_for(aw, seconds)
+
+
+def redis_errors() -> tuple[type[BaseException], ...]:
+    """What a failing Redis raises: redis-py's errors, socket errors, :func:`bounded`'s timeout."""
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, asyncio.TimeoutError)
+
+
+def connect(
+    url: str, *, timeout: float, retry_once: bool = False, **redis_options: Any
+) -> redis.asyncio.Redis:
+    """A ``redis.asyncio.Redis`` for ``url`` with socket and connect timeouts of ``timeout``.
+
+    No connection is made until first use. ``retry_once`` replaces redis-py's default retry of a
+    dropped connection (which may take seconds) by one immediate retry. ``redis_options``
+    override all of these.
+    """
+    import redis.asyncio
+
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if retry_once:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    options.update(redis_options)
+    return redis.asyncio.Redis.from_url(url, **options)
