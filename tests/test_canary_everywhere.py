@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 import pytest
 from click.testing import CliRunner
 from hardening_support import CANARY, FakeThread, exception_text, leaks
@@ -33,6 +34,7 @@ from kuaishou_mp import (
     Authorizer,
     Client,
     DomainNotFoundError,
+    Hooks,
     InMemoryTokenProvider,
     InvalidInputError,
     InvalidPushError,
@@ -44,7 +46,6 @@ from kuaishou_mp import (
     TokenUnavailableError,
     WebviewDomains,
 )
-from kuaishou_mp._pipeline import AttemptRecord
 from kuaishou_mp.auth import AuthClient, InMemoryTokenStorage, TokenManager
 from kuaishou_mp.cli._app import cli
 from kuaishou_mp.events import ComponentTicket, PushEvent, PushReceiver, decrypt_message
@@ -147,30 +148,34 @@ async def test_every_failure_of_every_endpoint(
     check_exception(info.value)
 
 
-class _Records:
-    """An attempt observer that keeps every field it is shown, as text."""
+class _Records(Hooks):
+    """Hooks keeping every event they are given, as text (every field, nested ones too)."""
 
     def __init__(self) -> None:
         self.texts: list[str] = []
+        self.kinds: list[str] = []
 
-    def _keep(self, record: AttemptRecord) -> None:
-        self.texts.append(repr({name: getattr(record, name) for name in record.__slots__}))
+    def _keep(self, event: Any) -> None:
+        self.kinds.append(type(event).__name__)
+        self.texts.append(repr(event) + repr(attrs.asdict(event)))
 
-    attempt_started = attempt_ended = _keep
+    on_attempt_start = on_attempt_end = on_retry = on_throttle = _keep
+    on_circuit_change = on_call_end = on_bulk_progress = _keep
 
 
 @pytest.mark.parametrize("fault", list(echo_faults()))
-async def test_attempt_observers_see_no_secret(fault: str, kuaishou_fake: FakeKuaishou) -> None:
+async def test_attempt_hooks_see_no_secret(fault: str, kuaishou_fake: FakeKuaishou) -> None:
     kuaishou_fake.add_authorizer(APP, CANARY)
     kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 4))
-    observer = _Records()
-    async with canary_client(kuaishou_fake) as client:
-        client._pipeline.observer = observer
+    hooks = _Records()
+    async with canary_client(kuaishou_fake, hooks=[hooks]) as client:
         with pytest.raises(KuaishouError):
             await client.app_info(Authorizer(APP, CANARY))
-    assert observer.texts  # every attempt was started and ended
-    assert len(observer.texts) % 2 == 0
-    assert leaks("\n".join(observer.texts)) == []
+    starts = hooks.kinds.count("AttemptStart")
+    assert starts == hooks.kinds.count("AttemptEnd") >= 1  # every attempt started and ended
+    assert hooks.kinds.count("RetryEvent") == starts - 1
+    assert hooks.kinds[-1] == "CallEnd"
+    assert leaks("\n".join(hooks.texts)) == []
 
 
 async def test_connection_refused_and_closed_client(all_logs: pytest.LogCaptureFixture) -> None:
