@@ -230,7 +230,12 @@ class HookSet:
             )
 
     def circuit_change(self, state: CircuitState, previous: CircuitState) -> None:
-        """Emit a :class:`CircuitChange`."""
+        """Emit a :class:`CircuitChange`: the outage circuit moved from ``previous`` to ``state``.
+
+        The client's circuit calls it through
+        :meth:`Observer.circuit_changed <kuaishou_mp._pipeline._observe.Observer.circuit_changed>`,
+        whose signature is ``OutageCircuit``'s ``on_change``.
+        """
         if self._targets["on_circuit_change"]:
             self._emit("on_circuit_change", CircuitChange(state, previous))
 
