@@ -335,9 +335,9 @@ class _Engine(Generic[T]):
         progress.started_at = monotonic()
         workers = [loop.create_task(self.work()) for _ in range(self.size)]
         self.live = len(workers)
-        if on_progress is not None:
-            on_progress(progress)
         try:
+            if on_progress is not None:
+                on_progress(progress)
             while True:
                 if self.error is not None:
                     raise self.error
@@ -486,8 +486,8 @@ def run_bulk(
         on_progress: Called with the run's :class:`BulkProgress` when iteration starts,
             after each result is handed out (after ``on_result``), and once when the run
             has finished or was closed (``finished_at`` is then set). The client's hooks get
-            their ``on_bulk_progress`` events this way. An exception it raises while the run
-            goes ends the run like a bug in ``call``.
+            their ``on_bulk_progress`` events this way. An exception it raises ends the run
+            like a bug in ``call``.
 
     Returns:
         A :class:`BulkRun` to iterate (or use with ``async with``).
