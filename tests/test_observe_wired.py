@@ -530,3 +530,23 @@ async def test_per_call_log_records_carry_structured_fields(
         },
     ]
     assert all(r.levelno < logging.WARNING or "retrying" in r.getMessage() for r in ours)
+
+
+async def test_a_learned_rate_source_fills_the_events_and_the_gauge(
+    kuaishou_fake: FakeKuaishou, tel: Telemetry
+) -> None:
+    """The hook point for a component-wide rate learner: ``Observer.learned_rate``."""
+    a = auth(kuaishou_fake)
+    recorder = Recorder()
+    rates = iter([40.0, 20.0, 25.0])
+    kuaishou_fake.inject(a.app_id, Fault.result(400002))
+    async with client_for(kuaishou_fake, recorder, tel.hooks) as client:
+        observer = client._pipeline.observer
+        assert observer is not None
+        observer.learned_rate = lambda: next(rates)
+        await client.app_info(a)
+    # Read at the first attempt, after the throttled answer, at the second attempt.
+    assert [s.learned_rate for s in recorder.of(AttemptStart)] == [40.0, 25.0]
+    assert [t.learned_rate for t in recorder.of(ThrottleEvent)] == [20.0]
+    (point,) = tel.points()["kuaishou_mp.ratelimit.learned_rate"]
+    assert point.value == 25.0

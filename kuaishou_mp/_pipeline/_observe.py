@@ -49,7 +49,9 @@ class Observer:
         self._urls: dict[str, str] = {}  # endpoint name -> redacted URL of token-bearing calls
 
     @classmethod
-    def of(cls, hooks: Iterable[Hooks] | None) -> Observer | None:
+    def of(
+        cls, hooks: Iterable[Hooks] | None, learned_rate: LearnedRate | None = None
+    ) -> Observer | None:
         """The observer of a client given ``hooks`` (validated), ``None`` for none.
 
         Raises:
@@ -58,7 +60,7 @@ class Observer:
         if hooks is None:
             return None
         hookset = HookSet(hooks)
-        return cls(hookset) if hookset.enabled else None
+        return cls(hookset, learned_rate) if hookset.enabled else None
 
     def _rate(self) -> float | None:
         rate = self.learned_rate
