@@ -1,7 +1,9 @@
 """One measured client run, in its own process so RSS and CPU belong to it alone.
 
 Modes: ``sdk`` (``Client.bulk_app_info``) or ``raw`` (plain aiohttp with the same worker pool
-shape, the same JSON library, parsing into dicts). Prints one JSON object on stdout.
+shape, the same JSON library, parsing into dicts). ``--hooks`` gives the SDK's client hooks
+(``none``, a plain ``noop`` Hooks, ``noop-overridden``: every method overridden with ``pass``, or
+``otel``: OpenTelemetryHooks with the SDK recording). Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -35,16 +37,66 @@ async def _sample_tasks(peak: list[int]) -> None:
         await asyncio.sleep(0.01)
 
 
+def _hooks(kind: str) -> tuple[list[Any], Callable[[], None]]:
+    """The client's hooks for ``--hooks kind``, and what shuts their providers down."""
+    from kuaishou_mp import AttemptEnd, AttemptStart, CallEnd, Hooks, RetryEvent
+
+    if kind == "none":
+        return [], lambda: None
+    if kind == "noop":
+        return [Hooks()], lambda: None
+    if kind == "noop-overridden":
+
+        class Overridden(Hooks):
+            def on_attempt_start(self, event: AttemptStart) -> None:
+                pass
+
+            def on_attempt_end(self, event: AttemptEnd) -> None:
+                pass
+
+            def on_retry(self, event: RetryEvent) -> None:
+                pass
+
+            def on_call_end(self, event: CallEnd) -> None:
+                pass
+
+        return [Overridden()], lambda: None
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from kuaishou_mp.otel import OpenTelemetryHooks
+
+    class Discard(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Discard(), max_queue_size=1 << 16))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+
+    def shutdown() -> None:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+    return [OpenTelemetryHooks(tracer_provider, meter_provider)], shutdown
+
+
 async def run_sdk(args: argparse.Namespace) -> dict[str, Any]:
     from kuaishou_mp import Authorizer, Client, RateLimit
 
     rate_limit: RateLimit | None = RateLimit() if args.rate_limit == "on" else None
     rows = (Authorizer(a, t) for a, t in _authorizer_rows(args.authorizers_file, args.n))
     ok = 0
-    client = Client("ks_component_test", base_url=args.base_url, rate_limit=rate_limit)
+    hooks, shutdown = _hooks(args.hooks)
+    client = Client("ks_component_test", base_url=args.base_url, rate_limit=rate_limit, hooks=hooks)
     async with client, client.bulk_app_info(rows, concurrency=args.concurrency) as run:
         async for result in run:
             ok += result.ok
+    shutdown()
     return {"ok": ok}
 
 
@@ -108,6 +160,9 @@ def main() -> None:
     parser.add_argument("--rate-limit", choices=["on", "off"], default="on")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--json", choices=["std", "orjson"], default="std")
+    parser.add_argument(
+        "--hooks", choices=["none", "noop", "noop-overridden", "otel"], default="none"
+    )
     args = parser.parse_args()
     if args.json == "std":
         # Hide orjson before the SDK imports, so both sides parse with the standard library.

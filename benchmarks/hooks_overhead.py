@@ -10,8 +10,12 @@ figure is the hooks' own cost in microseconds per attempt:
 * ``otel``: ``OpenTelemetryHooks`` with the OpenTelemetry SDK recording: a span per attempt
   through a ``BatchSpanProcessor`` (export discarded) and every metric aggregated.
 
-Prints a table and writes ``benchmarks/results/hooks_overhead.json``: median and best of 5
-runs, taken round-robin.
+``--real`` measures the same four cases through real calls instead: a client process making
+``bulk_app_info`` calls against the fake platform (its own process, loopback, no latency), the
+figure being the client's CPU time per call; the difference to ``none`` is what the hooks cost.
+
+Prints a table and writes ``benchmarks/results/hooks_overhead.json`` (``--real``:
+``hooks_overhead_real.json``): median and best of the runs, taken round-robin.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from kuaishou_mp._scrub import redact_url
 from kuaishou_mp.otel import OpenTelemetryHooks
 
 RESULTS = Path(__file__).parent / "results" / "hooks_overhead.json"
+RESULTS_REAL = RESULTS.with_name("hooks_overhead_real.json")
+CASES = ("none", "noop", "noop-overridden", "otel")
 URL = redact_url(
     "https://open.kuaishou.com/openapi/mp/auth/app/info?component_app_id=ks_c&access_token=t"
 )
@@ -88,11 +94,50 @@ def _run(call: Callable[[], None], n: int) -> float:
     return (time.perf_counter() - begun) / n * 1e6
 
 
+def real_calls(n: int, repeats: int, concurrency: int) -> None:
+    """The four cases through real calls against the fake; CPU µs per call of the client."""
+    from benchmarks.__main__ import client_run, fake_server
+
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in CASES}
+    with fake_server(n, 0.0) as (url, path):
+        for _ in range(repeats):
+            for name in CASES:  # round-robin: a noisy moment hits every case alike
+                runs[name].append(
+                    client_run(url, path, mode="sdk", n=n, concurrency=concurrency, hooks=name)
+                )
+    results: dict[str, Any] = {}
+    for name, r in runs.items():
+        cpu = [x["cpu_us_per_call"] for x in r]
+        tp = [x["throughput"] for x in r]
+        results[name] = {
+            "cpu_us_per_call_median": round(statistics.median(cpu), 2),
+            "cpu_us_per_call_min": round(min(cpu), 2),
+            "throughput_median": round(statistics.median(tp)),
+        }
+    base = results["none"]["cpu_us_per_call_median"]
+    print(f"{'hooks':<18}{'cpu us/call':>12}{'min':>8}{'over none':>11}{'calls/s':>10}")
+    for name, r in results.items():
+        median = r["cpu_us_per_call_median"]
+        print(
+            f"{name:<18}{median:>12.1f}{r['cpu_us_per_call_min']:>8.1f}"
+            f"{median - base:>11.1f}{r['throughput_median']:>10,}"
+        )
+    RESULTS_REAL.parent.mkdir(exist_ok=True)
+    summary = {"unit": "client CPU us per call", "n": n, "repeats": repeats}
+    summary["concurrency"] = concurrency
+    RESULTS_REAL.write_text(json.dumps({**summary, **results}, indent=1) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=20000, help="calls per run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--real", action="store_true", help="through real calls to the fake")
+    parser.add_argument("--concurrency", type=int, default=100, help="with --real")
     args = parser.parse_args(argv)
+    if args.real:
+        real_calls(args.n, args.repeats, args.concurrency)
+        return
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_Discard(), max_queue_size=1 << 16))

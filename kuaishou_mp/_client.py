@@ -27,11 +27,12 @@ from ._endpoints import (
     decode,
 )
 from ._many_calls import ManyCalls
-from ._pipeline import Pipeline, Request, TimerPool
+from ._pipeline import Observer, Pipeline, Request, TimerPool
 from ._session import ConnectionLimits, SessionHolder, check_client_options
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES
 from ._urls import BaseURL
 from .errors import APIError, InvalidInputError
+from .hooks import Hooks
 from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
 from .ratelimit import Limiter, RateLimit
 from .retry import RetryPolicy
@@ -101,6 +102,9 @@ class Client(ManyCalls):
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
         verify_ssl: Keep TLS certificate verification (the default). ``False`` warns, and is
             refused with an injected session (whose connector decides).
+        hooks: :class:`Hooks` called at every attempt, retry, throttled answer, call end and
+            bulk run's progress (e.g. :class:`~kuaishou_mp.otel.OpenTelemetryHooks`), in
+            order. None (the default) costs nothing. See the Observability page.
 
     Raises:
         InvalidInputError: An argument is malformed.
@@ -120,8 +124,10 @@ class Client(ManyCalls):
         connection_limits: ConnectionLimits | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify_ssl: bool = True,
+        hooks: Iterable[Hooks] | None = None,
     ) -> None:
         error_table = check_client_options(component_app_id, base_url, error_codes)
+        observer = Observer.of(hooks)
         if not verify_ssl and session is not None:
             # An injected session's own connector decides; a warning here would be a lie.
             raise InvalidInputError(
@@ -157,6 +163,7 @@ class Client(ManyCalls):
             limiter=limiter,
             tokens=token_provider,
             token_query=f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}",
+            observer=observer,
         )
 
     def __repr__(self) -> str:
@@ -206,6 +213,7 @@ class Client(ManyCalls):
         *,
         timeout: Timeout | float | None = _UNSET,
         retry: RetryPolicy | None = _UNSET,
+        hooks: Iterable[Hooks] | None = _UNSET,
     ) -> Client:
         """A light copy with other per-call options, sharing session, limiter and tokens.
 
@@ -216,9 +224,12 @@ class Client(ManyCalls):
             timeout: Per-attempt timeout for the copy (seconds, a :class:`Timeout` or ``None``);
                 left out, the copy keeps this client's.
             retry: Retry policy for the copy (``None`` for no retries); left out, kept.
+            hooks: The copy's hooks, instead of this client's (``None`` or ``[]`` for none);
+                left out, the copy shares this client's.
 
         Raises:
             ValueError: A timeout is not a positive number.
+            InvalidInputError: ``hooks`` is not a list of :class:`Hooks`.
         """
         pipeline = self._pipeline
         copy = Client.__new__(Client)
@@ -228,6 +239,7 @@ class Client(ManyCalls):
         copy._pipeline = pipeline.with_options(
             timeout=pipeline.timeouts.timeout if timeout is _UNSET else Timeout.of(timeout),
             policy=pipeline.policy if retry is _UNSET else (retry or RetryPolicy.none()),
+            observer=pipeline.observer if hooks is _UNSET else Observer.of(hooks),
         )
         return copy
 

@@ -85,12 +85,19 @@ class HookSet:
     """A client's hooks, and the one place that builds events and calls them.
 
     Raises:
-        InvalidInputError: An item of ``hooks`` is not a :class:`~kuaishou_mp.Hooks`.
+        InvalidInputError: ``hooks`` is not an iterable, or an item of it is not a
+            :class:`~kuaishou_mp.Hooks`.
     """
 
     __slots__ = ("_failed", "_hooks", "_targets", "_wants_attempts", "enabled")
 
     def __init__(self, hooks: Iterable[Hooks] = ()) -> None:
+        if isinstance(hooks, Hooks) or not isinstance(hooks, Iterable):
+            hint = " (wrap it in a list)" if isinstance(hooks, Hooks) else ""
+            raise InvalidInputError(
+                f"hooks must be a list of kuaishou_mp.Hooks instances, got "
+                f"{type(hooks).__name__}{hint}"
+            )
         self._hooks = tuple(hooks)
         for hook in self._hooks:
             if not isinstance(hook, Hooks):
@@ -223,7 +230,12 @@ class HookSet:
             )
 
     def circuit_change(self, state: CircuitState, previous: CircuitState) -> None:
-        """Emit a :class:`CircuitChange`."""
+        """Emit a :class:`CircuitChange`: the outage circuit moved from ``previous`` to ``state``.
+
+        The client's circuit calls it through
+        :meth:`Observer.circuit_changed <kuaishou_mp._pipeline._observe.Observer.circuit_changed>`,
+        whose signature is ``OutageCircuit``'s ``on_change``.
+        """
         if self._targets["on_circuit_change"]:
             self._emit("on_circuit_change", CircuitChange(state, previous))
 
@@ -258,6 +270,11 @@ class HookSet:
         """Emit a bulk run's :class:`BulkProgressEvent` (built by the run)."""
         if self._targets["on_bulk_progress"]:
             self._emit("on_bulk_progress", event)
+
+    @property
+    def wants_attempts(self) -> bool:
+        """Whether any hook listens to attempts (else a client need build no attempt event)."""
+        return self._wants_attempts
 
     @property
     def wants_bulk_progress(self) -> bool:

@@ -121,7 +121,7 @@ class ManyCalls:
             InvalidInputError: ``concurrency`` is not a positive integer, or ``authorizers`` is
                 a bare string.
         """
-        return self._bulk(self._sender(APP_INFO), authorizers, concurrency, on_result)
+        return self._bulk(self._sender(APP_INFO), authorizers, concurrency, on_result, APP_INFO)
 
     def bulk_server_domain(
         self,
@@ -162,9 +162,8 @@ class ManyCalls:
             "download_file": download_file,
             "udp": udp,
         }
-        return self._bulk(
-            self._sender(SERVER_DOMAIN, action, lists), authorizers, concurrency, on_result
-        )
+        call = self._sender(SERVER_DOMAIN, action, lists)
+        return self._bulk(call, authorizers, concurrency, on_result, SERVER_DOMAIN)
 
     def bulk_webview_domain(
         self,
@@ -188,7 +187,7 @@ class ManyCalls:
             InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
         """
         call = self._sender(WEBVIEW_DOMAIN, action, {"webview": webview})
-        return self._bulk(call, authorizers, concurrency, on_result)
+        return self._bulk(call, authorizers, concurrency, on_result, WEBVIEW_DOMAIN)
 
     def bulk_reconcile_server_domains(
         self,
@@ -214,7 +213,7 @@ class ManyCalls:
             InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
         """
         call = self._reconciler(ServerDomains, desired, mode, dry_run)
-        return self._bulk(call, authorizers, concurrency, on_result)
+        return self._bulk(call, authorizers, concurrency, on_result, SERVER_DOMAIN)
 
     def bulk_reconcile_webview_domains(
         self,
@@ -240,7 +239,7 @@ class ManyCalls:
             InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
         """
         call = self._reconciler(WebviewDomains, desired, mode, dry_run)
-        return self._bulk(call, authorizers, concurrency, on_result)
+        return self._bulk(call, authorizers, concurrency, on_result, WEBVIEW_DOMAIN)
 
     def _caller(self) -> DomainCaller:
         # Only ever mixed into Client, whose server_domain and webview_domain reconcile calls.
@@ -277,14 +276,22 @@ class ManyCalls:
 
         return call
 
-    @staticmethod
     def _bulk(
+        self,
         call: _Call[T],
         authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
         concurrency: int,
         on_result: Callable[[BulkResult[T]], None] | None,
+        endpoint: Endpoint,
     ) -> BulkRun[T]:
-        return run_bulk(authorizers, call, concurrency=concurrency, on_result=on_result)
+        observer = self._pipeline.observer
+        return run_bulk(
+            authorizers,
+            call,
+            concurrency=concurrency,
+            on_result=on_result,
+            on_progress=None if observer is None else observer.bulk_progress(endpoint.name),
+        )
 
     @staticmethod
     def _check_desired(desired: object, cls: type[Any]) -> None:

@@ -206,6 +206,7 @@ class _Engine(Generic[T]):
         "live",
         "lock",
         "maxsize",
+        "on_progress",
         "on_result",
         "progress",
         "pulling",
@@ -222,6 +223,7 @@ class _Engine(Generic[T]):
         concurrency: int,
         size: int,
         on_result: Callable[[BulkResult[T]], None] | None,
+        on_progress: Callable[[BulkProgress], None] | None = None,
     ) -> None:
         self.source = source
         self.asource = asource
@@ -233,6 +235,7 @@ class _Engine(Generic[T]):
         self.size = size  # number of workers
         self.live = 0
         self.on_result = on_result
+        self.on_progress = on_progress
         self.progress = BulkProgress()
         self.pulling = True
         self.closing = False
@@ -328,10 +331,13 @@ class _Engine(Generic[T]):
         blocked = self.blocked
         low = self.maxsize // 2
         on_result = self.on_result
+        on_progress = self.on_progress
         progress.started_at = monotonic()
         workers = [loop.create_task(self.work()) for _ in range(self.size)]
         self.live = len(workers)
         try:
+            if on_progress is not None:
+                on_progress(progress)
             while True:
                 if self.error is not None:
                     raise self.error
@@ -357,6 +363,8 @@ class _Engine(Generic[T]):
                 progress.done += 1
                 if on_result is not None:
                     on_result(got)
+                if on_progress is not None:
+                    on_progress(progress)
                 yield got
         finally:
             self.closing = True
@@ -370,6 +378,8 @@ class _Engine(Generic[T]):
                 progress.in_flight = 0
                 progress.finished_at = monotonic()
                 self.finished.set()
+                if on_progress is not None:
+                    on_progress(progress)
 
 
 class BulkRun(Generic[T]):
@@ -457,6 +467,7 @@ def run_bulk(
     *,
     concurrency: int = 100,
     on_result: Callable[[BulkResult[T]], None] | None = None,
+    on_progress: Callable[[BulkProgress], None] | None = None,
 ) -> BulkRun[T]:
     """Run ``call`` for every item of ``items``, at most ``concurrency`` at a time.
 
@@ -472,6 +483,11 @@ def run_bulk(
         concurrency: How many calls may run at once (and how many results may wait unread).
         on_result: Called with every result as it is handed out, e.g. for metrics. An
             exception it raises ends the run like a bug in ``call``.
+        on_progress: Called with the run's :class:`BulkProgress` when iteration starts,
+            after each result is handed out (after ``on_result``), and once when the run
+            has finished or was closed (``finished_at`` is then set). The client's hooks get
+            their ``on_bulk_progress`` events this way. An exception it raises ends the run
+            like a bug in ``call``.
 
     Returns:
         A :class:`BulkRun` to iterate (or use with ``async with``).
@@ -501,4 +517,4 @@ def run_bulk(
     if isinstance(items, Sized):
         # Small fixed batches need no more workers than items.
         size = min(concurrency, len(items))
-    return BulkRun(_Engine(source, asource, call, concurrency, size, on_result))
+    return BulkRun(_Engine(source, asource, call, concurrency, size, on_result, on_progress))

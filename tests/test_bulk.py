@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kuaishou_mp._callstats import CallStats
-from kuaishou_mp.bulk import AuthorizerLike, BulkResult, BulkRun, BulkSummary, run_bulk
+from kuaishou_mp.bulk import (
+    AuthorizerLike,
+    BulkProgress,
+    BulkResult,
+    BulkRun,
+    BulkSummary,
+    run_bulk,
+)
 from kuaishou_mp.errors import (
     InvalidInputError,
     KuaishouError,
@@ -602,3 +609,34 @@ async def test_an_exception_in_on_result_ends_the_run() -> None:
         await collect(run_bulk(["a0", "a1", "a2"], tracker, on_result=on_result))
     assert other_tasks() == set()
     assert sorted(tracker.cancelled) == ["a1", "a2"]
+
+
+async def test_on_progress_is_told_at_the_start_after_each_result_and_at_the_end() -> None:
+    seen: list[tuple[int, int, bool]] = []
+
+    def on_progress(progress: BulkProgress) -> None:
+        seen.append((progress.done, progress.failed, progress.finished_at is not None))
+
+    async def call(item: AuthorizerLike, stats: CallStats) -> str:
+        if item == "bad":
+            raise TransportError("lost")
+        return str(item)
+
+    results = await collect(run_bulk(["a", "bad", "c"], call, on_progress=on_progress))
+    assert len(results) == 3
+    assert seen[0] == (0, 0, False)
+    assert [done for done, _, _ in seen[1:-1]] == [1, 2, 3]
+    assert seen[-1] == (3, 1, True)
+    assert len(seen) == 5
+
+
+@pytest.mark.parametrize("when", ["start", "result"])
+async def test_an_exception_in_on_progress_ends_the_run(when: str) -> None:
+    def on_progress(progress: BulkProgress) -> None:
+        if (when == "start") == (progress.done == 0) and progress.finished_at is None:
+            raise ZeroDivisionError("progress bug")
+
+    tracker = Tracker(free=frozenset({"a0"}))
+    with pytest.raises(ZeroDivisionError, match="progress bug"):
+        await collect(run_bulk(["a0", "a1", "a2"], tracker, on_progress=on_progress))
+    assert other_tasks() == set()  # the workers were cancelled and awaited either way

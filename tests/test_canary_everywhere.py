@@ -7,14 +7,16 @@ error pages, percent-encoded, JSON-escaped, at the edge of the excerpt window. T
 that leaves the SDK may hold it, whole or in part (any 8 characters of any spelling):
 exception messages, reprs, attributes, chains, formatted tracebacks and pickles; log records at
 DEBUG (ours, aiohttp's, asyncio's); bulk results, progress and summaries; ``with_options``
-copies; token-provider paths; what an attempt observer is shown; and the command line's output
-file, stdout and stderr at ``-vv``.
+copies; token-provider paths; every hook event, OpenTelemetry span (attributes, events, status)
+and metric point, and the log records' structured fields; and the command line's output file,
+stdout and stderr at ``-vv``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import pickle
@@ -24,15 +26,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import attrs
 import pytest
 from click.testing import CliRunner
 from hardening_support import CANARY, FakeThread, exception_text, leaks
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from kuaishou_mp import (
     AuthError,
     Authorizer,
     Client,
     DomainNotFoundError,
+    Hooks,
     InMemoryTokenProvider,
     InvalidInputError,
     InvalidPushError,
@@ -44,10 +53,10 @@ from kuaishou_mp import (
     TokenUnavailableError,
     WebviewDomains,
 )
-from kuaishou_mp._pipeline import AttemptRecord
 from kuaishou_mp.auth import AuthClient, InMemoryTokenStorage, TokenManager
 from kuaishou_mp.cli._app import cli
 from kuaishou_mp.events import ComponentTicket, PushEvent, PushReceiver, decrypt_message
+from kuaishou_mp.otel import OpenTelemetryHooks
 from kuaishou_mp.testing import FakeKuaishou, Fault
 
 ENCODED = quote(CANARY, safe="")
@@ -147,30 +156,124 @@ async def test_every_failure_of_every_endpoint(
     check_exception(info.value)
 
 
-class _Records:
-    """An attempt observer that keeps every field it is shown, as text."""
+class _Records(Hooks):
+    """Hooks keeping every event they are given, as text (every field, nested ones too)."""
 
     def __init__(self) -> None:
         self.texts: list[str] = []
+        self.kinds: list[str] = []
 
-    def _keep(self, record: AttemptRecord) -> None:
-        self.texts.append(repr({name: getattr(record, name) for name in record.__slots__}))
+    def _keep(self, event: Any) -> None:
+        self.kinds.append(type(event).__name__)
+        self.texts.append(repr(event) + repr(attrs.asdict(event)))
 
-    attempt_started = attempt_ended = _keep
+    on_attempt_start = on_attempt_end = on_retry = on_throttle = _keep
+    on_circuit_change = on_call_end = on_bulk_progress = _keep
 
 
 @pytest.mark.parametrize("fault", list(echo_faults()))
-async def test_attempt_observers_see_no_secret(fault: str, kuaishou_fake: FakeKuaishou) -> None:
+async def test_attempt_hooks_see_no_secret(fault: str, kuaishou_fake: FakeKuaishou) -> None:
     kuaishou_fake.add_authorizer(APP, CANARY)
     kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 4))
-    observer = _Records()
-    async with canary_client(kuaishou_fake) as client:
-        client._pipeline.observer = observer
+    hooks = _Records()
+    async with canary_client(kuaishou_fake, hooks=[hooks]) as client:
         with pytest.raises(KuaishouError):
             await client.app_info(Authorizer(APP, CANARY))
-    assert observer.texts  # every attempt was started and ended
-    assert len(observer.texts) % 2 == 0
-    assert leaks("\n".join(observer.texts)) == []
+    starts = hooks.kinds.count("AttemptStart")
+    assert starts == hooks.kinds.count("AttemptEnd") >= 1  # every attempt started and ended
+    assert hooks.kinds.count("RetryEvent") == starts - 1
+    assert hooks.kinds[-1] == "CallEnd"
+    assert leaks("\n".join(hooks.texts)) == []
+
+
+class _Telemetry:
+    """OpenTelemetryHooks on an SDK that keeps every span and metric in memory."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.hooks = OpenTelemetryHooks(self.tracer_provider, self.meter_provider)
+
+    def text(self) -> str:
+        """Every span (name, attributes, events, status) and every metric point, as JSON."""
+        spans = self.exporter.get_finished_spans()
+        assert spans
+        data = self.reader.get_metrics_data()
+        assert data is not None
+        texts = [span.to_json() for span in spans]
+        for span in spans:
+            texts += [repr(dict(span.attributes or {})), repr(span.events), repr(span.status)]
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        return "\n".join([*texts, data.to_json()])
+
+
+def check_structured_fields(records: list[logging.LogRecord]) -> None:
+    """The per-call records carry their ``extra=`` fields (check_logs then reads them too)."""
+    fielded = [r for r in records if hasattr(r, "kuaishou_endpoint")]
+    assert fielded
+    assert any(hasattr(r, "kuaishou_result_code") for r in fielded)
+
+
+@pytest.mark.parametrize("fault", list(echo_faults()))
+async def test_telemetry_and_log_fields_hold_no_secret(
+    fault: str, kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+) -> None:
+    """Every hook event, span attribute, span event, metric attribute and log record."""
+    kuaishou_fake.add_authorizer(APP, CANARY)
+    telemetry, hooks = _Telemetry(), _Records()
+    # No limiter: the per-authorizer one would make the bulk run wait out the throttling.
+    options: dict[str, Any] = {"hooks": [hooks, telemetry.hooks], "rate_limit": None}
+    async with canary_client(kuaishou_fake, **options) as client:
+        for call in CALLS.values():
+            kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 2), Fault.result(400002))
+            with contextlib.suppress(KuaishouError):
+                await call(client, Authorizer(APP, CANARY))
+        kuaishou_fake.inject(APP, echo_faults()[fault])
+        async with client.bulk_app_info([Authorizer(APP, CANARY)] * 3, concurrency=2) as run:
+            async for _ in run:
+                pass
+    assert {"AttemptStart", "AttemptEnd", "RetryEvent", "ThrottleEvent"} <= set(hooks.kinds)
+    assert "BulkProgressEvent" in hooks.kinds
+    assert leaks("\n".join(hooks.texts)) == []
+    text = telemetry.text()
+    assert "authorizer_access_token=REDACTED" in text  # the URLs were exported, redacted
+    assert leaks(text) == []
+    check_structured_fields(all_logs.records)
+
+
+async def test_auth_client_telemetry_holds_no_secret(
+    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+) -> None:
+    """The component's own calls: the secret, tickets, codes and tokens are in their URLs."""
+    telemetry, hooks = _Telemetry(), _Records()
+    kuaishou_fake.inject(None, Fault.result(100200500, f"bad {CANARY}"), Fault.http(503))
+    async with AuthClient(
+        kuaishou_fake.component_app_id,
+        CANARY,
+        base_url=kuaishou_fake.base_url,
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.001),
+        hooks=[hooks, telemetry.hooks],
+    ) as auth:
+        calls = [
+            auth.start_push_ticket(),
+            auth.component_access_token(CANARY),
+            auth.pre_auth_code(CANARY),
+            auth.authorizer_tokens(CANARY, ECHOING, authorized_app_id=APP),
+            auth.recover_authorization_code(CANARY, APP),
+        ]
+        for call in calls:
+            with pytest.raises(KuaishouError):
+                await call
+    assert hooks.kinds.count("CallEnd") == len(calls)
+    assert leaks("\n".join(hooks.texts)) == []
+    text = telemetry.text()
+    assert "REDACTED" in text
+    assert leaks(text) == []
+    check_structured_fields(all_logs.records)
 
 
 async def test_connection_refused_and_closed_client(all_logs: pytest.LogCaptureFixture) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from kuaishou_mp import (
+    AttemptEnd,
+    AttemptStart,
     Authorizer,
     Client,
+    Hooks,
     InvalidInputError,
     RateLimitedError,
     RetryPolicy,
@@ -25,7 +29,7 @@ from kuaishou_mp._endpoints import (
     Idempotency,
     delete_took_effect,
 )
-from kuaishou_mp._pipeline import AttemptRecord, Request, _retries
+from kuaishou_mp._pipeline import Request, _retries
 from kuaishou_mp.auth._endpoints import AUTHORIZER_ACCESS_TOKEN, ENDPOINTS
 from kuaishou_mp.testing import FakeKuaishou, Fault
 from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
@@ -36,18 +40,18 @@ def auth(fake: FakeKuaishou, app_id: str = "ks_p") -> Authorizer:
     return Authorizer(a.app_id, a.access_token)
 
 
-class Recorder:
-    """An attempt observer keeping what it was told."""
+class Recorder(Hooks):
+    """Hooks keeping the attempts they were told of."""
 
     def __init__(self) -> None:
         self.started: list[tuple[str, int]] = []
-        self.ended: list[AttemptRecord] = []
+        self.ended: list[AttemptEnd] = []
 
-    def attempt_started(self, record: AttemptRecord) -> None:
-        self.started.append((record.endpoint, record.attempt))
+    def on_attempt_start(self, event: AttemptStart) -> None:
+        self.started.append((event.endpoint, event.attempt))
 
-    def attempt_ended(self, record: AttemptRecord) -> None:
-        self.ended.append(record)
+    def on_attempt_end(self, event: AttemptEnd) -> None:
+        self.ended.append(event)
 
 
 class Gate:
@@ -124,37 +128,41 @@ async def test_a_missing_or_odd_authorizer_is_refused_before_sending(
     assert kuaishou_fake.requests == []
 
 
-async def test_the_observer_sees_every_attempt_and_never_the_token(
+async def test_hooks_see_every_attempt_and_never_the_token(
     kuaishou_fake: FakeKuaishou, kuaishou_client: Client
 ) -> None:
     a = auth(kuaishou_fake)
     recorder = Recorder()
-    kuaishou_client._pipeline.observer = recorder
+    client = kuaishou_client.with_options(hooks=[recorder])
     kuaishou_fake.inject(a.app_id, Fault.result(100200500))
-    assert (await kuaishou_client.app_info(a)).app_name
+    assert (await client.app_info(a)).app_name
     assert recorder.started == [("app_info", 1), ("app_info", 2)]
     first, second = recorder.ended
-    assert (first.status, first.result_code, first.error) == (200, 100200500, "ServerError")
-    assert (second.status, second.result_code, second.error) == (200, 1, None)
-    for record in recorder.ended:
-        assert record.method == "GET"
-        assert record.app_id == a.app_id
-        assert record.url == kuaishou_fake.base_url + "/openapi/mp/auth/app/info"
-        assert record.duration > 0
-        assert record.limiter_wait >= 0
-        fields = [getattr(record, name) for name in AttemptRecord.__slots__]
-        assert all(a.access_token not in str(value) for value in fields)
+    assert (first.status, first.result_code, first.error_type) == (200, 100200500, "ServerError")
+    assert (second.status, second.result_code, second.error_type) == (200, 1, None)
+    assert first.start is not second.start
+    for event in recorder.ended:
+        assert event.start.method == "GET"
+        assert event.app_id == a.app_id
+        assert event.start.url == (
+            f"{kuaishou_fake.base_url}/openapi/mp/auth/app/info"
+            f"?component_app_id={kuaishou_fake.component_app_id}"
+            "&authorizer_access_token=REDACTED"
+        )
+        assert event.duration > 0
+        assert event.start.limiter_wait >= 0
+        assert a.access_token not in repr(attrs.asdict(event))
 
 
-async def test_the_observer_sees_a_transport_failure(kuaishou_fake: FakeKuaishou) -> None:
+async def test_hooks_see_a_transport_failure(kuaishou_fake: FakeKuaishou) -> None:
     a = auth(kuaishou_fake)
     recorder = Recorder()
-    async with Client("c", base_url="http://127.0.0.1:9", retry=None) as client:
-        client._pipeline.observer = recorder
+    async with Client("c", base_url="http://127.0.0.1:9", retry=None, hooks=[recorder]) as client:
         with pytest.raises(TransportError):
             await client.app_info(a)
-    (record,) = recorder.ended
-    assert (record.status, record.result_code, record.error) == (None, None, "TransportError")
+    (event,) = recorder.ended
+    assert (event.status, event.result_code, event.error_type) == (None, None, "TransportError")
+    assert event.outcome == "transport_error"
 
 
 async def test_the_retry_gate_can_refuse_a_retry(

@@ -2,15 +2,15 @@
 
 ``_request`` holds the request object, ``_layers`` the layers in order (read its docstring
 first), ``_retries`` the retry policy as tenacity strategies, ``_timeouts`` every timeout
-decision, ``_seams`` the protocols later features plug into.
+decision, ``_observe`` what the layers tell the client's hooks, ``_seams`` the protocols later
+features plug into.
 """
 
 from ._layers import Decoder, Pipeline
+from ._observe import Observer
 from ._request import Request
 from ._seams import (
     AllowEveryRetry,
-    AttemptObserver,
-    AttemptRecord,
     PenalizeLimiter,
     RetryGate,
     ThrottleFeedback,
@@ -19,9 +19,8 @@ from ._timeouts import TimerPool
 
 __all__ = [
     "AllowEveryRetry",
-    "AttemptObserver",
-    "AttemptRecord",
     "Decoder",
+    "Observer",
     "PenalizeLimiter",
     "Pipeline",
     "Request",

@@ -7,7 +7,10 @@
                                   the retry gate, the delete-confirmation rule
     Pipeline._admitted limiter    wait for admission; a throttled answer goes to the throttle
                                   feedback (which may send the call back through the limiter)
-    Pipeline._attempt  attempt    timeout -> transport.send -> decode, watched by the observer
+    Pipeline._attempt  attempt    timeout -> transport.send -> decode
+
+With hooks, an :class:`~._observe.Observer` watches each layer (call end, retries, throttled
+answers, attempts); without, the layers only check that there is none.
 
 The facades (:class:`~kuaishou_mp.Client`, :class:`~kuaishou_mp.auth.AuthClient`) build one
 :class:`Request` per call and hand it to :meth:`Pipeline.call`; nothing comes back up but the
@@ -16,15 +19,16 @@ result or the error.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from .. import _json
 from .._endpoints import Idempotency, delete_took_effect
+from .._logging import log_fields
 from .._session import SessionHolder
 from .._transport import send
 from .._urls import BaseURL
@@ -38,14 +42,16 @@ from ..errors import (
     TokenExpiredError,
     TransportError,
 )
+from ..hooks import AttemptStart
 from ..models import Authorizer, DomainAction
 from ..ratelimit import InProcessLimiter, Limiter
 from ..retry import RetryPolicy
 from ..timeout import Timeout
 from ..tokens import TokenProvider
+from ._observe import Observer, log_attempt
 from ._request import Request
 from ._retries import Veto, resume, retryable
-from ._seams import AttemptObserver, AttemptRecord, PenalizeLimiter, RetryGate, ThrottleFeedback
+from ._seams import PenalizeLimiter, RetryGate, ThrottleFeedback
 from ._timeouts import AttemptTimeouts, TimerPool
 
 __all__ = ["Decoder", "Pipeline"]
@@ -98,7 +104,7 @@ class Pipeline:
         limiter: Limiter | None = None,
         tokens: TokenProvider | None = None,
         token_query: str | None = None,
-        observer: AttemptObserver | None = None,
+        observer: Observer | None = None,
         gate: RetryGate | None = None,
         throttle: ThrottleFeedback | None = None,
     ) -> None:
@@ -126,8 +132,10 @@ class Pipeline:
             throttle = PenalizeLimiter(limiter)
         self.throttle = throttle
 
-    def with_options(self, *, policy: RetryPolicy, timeout: Timeout) -> Pipeline:
-        """A pipeline sharing everything with this one but the retry policy and the timeout."""
+    def with_options(
+        self, *, policy: RetryPolicy, timeout: Timeout, observer: Observer | None
+    ) -> Pipeline:
+        """A pipeline sharing everything with this one but the policy, timeout and hooks."""
         return Pipeline(
             component_app_id=self.component_app_id,
             holder=self.holder,
@@ -141,15 +149,21 @@ class Pipeline:
             limiter=self.limiter,
             tokens=self.tokens,
             token_query=self.token_query,
-            observer=self.observer,
+            observer=observer,
             gate=self.gate,
             throttle=self.throttle,
         )
 
     # -- token ---------------------------------------------------------------------------------
 
-    async def call(self, req: Request) -> Any:
-        """Run ``req`` through every layer and return the endpoint's model."""
+    def call(self, req: Request) -> Coroutine[Any, Any, Any]:
+        """Run ``req`` through every layer; the coroutine returns the endpoint's model."""
+        observer = self.observer
+        if observer is None:  # no wrapping coroutine on the hot path
+            return self._call(req)
+        return observer.call(self._call, req)
+
+    async def _call(self, req: Request) -> Any:
         try:
             holder = self.holder
             req.session = holder.session or holder.get()  # get() raises once closed
@@ -218,13 +232,14 @@ class Pipeline:
                 failure = exc
             return await resume(
                 failure,
-                functools.partial(self._admitted, req),
+                partial(self._admitted, req),
                 policy,
                 retry=retryable(policy, req.endpoint.idempotency),
                 started=started,
                 endpoint=req.endpoint.name,
                 app_id=req.app_id or self.component_app_id,
                 veto=self._veto(req),
+                retried=None if self.observer is None else partial(self.observer.retried, req),
             )
         except DomainNotFoundError as exc:
             if not _maybe_deleted_already(req):
@@ -260,6 +275,7 @@ class Pipeline:
             "%s delete confirmed by get after an ambiguous retry app_id=%s",
             req.endpoint.name,
             problem.app_id,
+            extra=log_fields(req.endpoint.name, problem.app_id, req.stats.attempts),
         )
         return current
 
@@ -269,7 +285,12 @@ class Pipeline:
         limiter = self.limiter
         if limiter is None:
             req.stats.attempts += 1
-            return await self._attempt(req, 0.0)
+            try:
+                return await self._attempt(req, 0.0)
+            except RateLimitedError as exc:
+                if self.observer is not None:
+                    self.observer.throttled(req, exc)
+                raise
         app_id = req.app_id
         assert app_id is not None
         while True:
@@ -284,7 +305,10 @@ class Pipeline:
                 return await self._attempt(req, waited)
             except RateLimitedError as exc:
                 throttle = self.throttle
-                if throttle is None or not await throttle.throttled(req, exc):
+                again = throttle is not None and await throttle.throttled(req, exc)
+                if self.observer is not None:  # after the feedback: it may have learned a rate
+                    self.observer.throttled(req, exc)
+                if not again:
                     raise
 
     # -- attempt -------------------------------------------------------------------------------
@@ -302,10 +326,7 @@ class Pipeline:
             )
             timer = None
         observer = self.observer
-        record = None
-        if observer is not None:
-            record = AttemptRecord.start(req, self.base_url.shown, waited)
-            observer.attempt_started(record)
+        start = None if observer is None else observer.attempt_started(req, waited)
         session, url = req.session, req.url
         # Both set by the token layer (or, for the component's own calls, by the facade).
         assert session is not None
@@ -334,25 +355,13 @@ class Pipeline:
                 secrets=secrets,
             )
         except BaseException as exc:
-            self._failed(req, exc, status, started, record)
+            self._failed(req, exc, status, started, start)
             raise
         if logger.isEnabledFor(logging.DEBUG):
-            _log_attempt(req, status, 1, started)
-        if record is not None:
-            self._ended(record, status, 1, None, started)
+            log_attempt(req, status, 1, started)
+        if observer is not None:
+            observer.attempt_ended(start, started, status, 1, None)
         return result
-
-    def _ended(
-        self,
-        record: AttemptRecord,
-        status: int | None,
-        code: int | None,
-        exc: BaseException | None,
-        started: float,
-    ) -> None:
-        assert self.observer is not None
-        record.finish(status, code, exc, time.monotonic() - started)
-        self.observer.attempt_ended(record)
 
     def _failed(
         self,
@@ -360,7 +369,7 @@ class Pipeline:
         exc: BaseException,
         status: int | None,
         started: float,
-        record: AttemptRecord | None,
+        start: AttemptStart | None,
     ) -> None:
         stats = req.stats
         code = None
@@ -372,11 +381,11 @@ class Pipeline:
             if isinstance(exc, ServerError):
                 stats.ambiguous = True
             if logger.isEnabledFor(logging.DEBUG):
-                _log_attempt(req, status, code, started)
+                log_attempt(req, status, code, started)
         elif isinstance(exc, TransportError):
             stats.ambiguous = True  # an HTTP error status: the platform may have acted
-        if record is not None:
-            self._ended(record, status, code, exc, started)
+        if self.observer is not None:
+            self.observer.attempt_ended(start, started, status, code, exc)
 
 
 def _maybe_deleted_already(req: Request) -> bool:
@@ -386,16 +395,4 @@ def _maybe_deleted_already(req: Request) -> bool:
         and req.stats.ambiguous
         and body is not None
         and body.get("action") == _DELETE
-    )
-
-
-def _log_attempt(req: Request, status: int, code: int, started: float) -> None:
-    logger.debug(
-        "%s app_id=%s attempt=%d status=%d result=%d duration=%.3fs",
-        req.endpoint.name,
-        req.app_id or "-",
-        req.stats.attempts,
-        status,
-        code,
-        time.monotonic() - started,
     )

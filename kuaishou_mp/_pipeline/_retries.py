@@ -15,10 +15,11 @@ from typing import TypeAlias, TypeVar
 import tenacity
 
 from .._endpoints import Idempotency
+from .._logging import log_fields
 from ..errors import APIError, ServerError, TransportError
 from ..retry import RetryPolicy
 
-__all__ = ["Retryable", "Veto", "controller", "resume", "retryable", "run"]
+__all__ = ["Retried", "Retryable", "Veto", "controller", "resume", "retryable", "run"]
 
 logger = logging.getLogger("kuaishou_mp")
 
@@ -26,6 +27,8 @@ T = TypeVar("T")
 Retryable: TypeAlias = Callable[[BaseException], bool]
 Veto: TypeAlias = Callable[[BaseException], bool]
 """Asked last, just before a retry would start: ``True`` keeps it from starting."""
+Retried: TypeAlias = Callable[[BaseException, float], None]
+"""Told of each retry as its wait starts: the failure and the seconds to wait."""
 
 
 def retryable(policy: RetryPolicy, idempotency: Idempotency) -> Retryable:
@@ -63,11 +66,13 @@ def controller(
     endpoint: str,
     app_id: str,
     veto: Veto | None = None,
+    retried: Retried | None = None,
 ) -> tenacity.AsyncRetrying:
     """The tenacity controller for one call whose first attempt began ``elapsed`` seconds ago.
 
     ``veto`` is consulted after every other stop condition let a retry through, so a gate that
-    counts what it allows counts only retries that really start.
+    counts what it allows counts only retries that really start; ``retried`` hears of each
+    retry that does.
     """
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.max_attempts)
     if policy.deadline is not None:
@@ -80,7 +85,7 @@ def controller(
             multiplier=policy.backoff_base, max=policy.backoff_max
         ),
         retry=tenacity.retry_if_exception(retry),
-        before_sleep=_log_retry(endpoint, app_id),
+        before_sleep=_before_sleep(endpoint, app_id, retried),
         reraise=True,
     )
 
@@ -95,6 +100,7 @@ async def resume(
     endpoint: str,
     app_id: str,
     veto: Veto | None = None,
+    retried: Retried | None = None,
 ) -> T:
     """Carry on after a first attempt (begun at monotonic ``started``) raised ``first_failure``.
 
@@ -118,6 +124,7 @@ async def resume(
         endpoint=endpoint,
         app_id=app_id,
         veto=veto,
+        retried=retried,
     )
     result: T = await retrying(again)
     return result
@@ -148,15 +155,21 @@ async def run(
     )
 
 
-def _log_retry(endpoint: str, app_id: str) -> Callable[[tenacity.RetryCallState], None]:
+def _before_sleep(
+    endpoint: str, app_id: str, retried: Retried | None
+) -> Callable[[tenacity.RetryCallState], None]:
     # Our own callback: tenacity's stock logging callback formats the exception text, and
     # ours must never print anything but metadata.
     def log(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if retried is not None and exc is not None:
+            retried(exc, state.upcoming_sleep)
         if not logger.isEnabledFor(logging.WARNING):
             return
-        exc = state.outcome.exception() if state.outcome is not None else None
         detail = ""
+        code = None
         if isinstance(exc, APIError):
+            code = exc.code
             detail = f" code={exc.code}"
         elif isinstance(exc, TransportError) and exc.status is not None:
             detail = f" status={exc.status}"
@@ -168,11 +181,7 @@ def _log_retry(endpoint: str, app_id: str) -> Callable[[tenacity.RetryCallState]
             detail,
             state.attempt_number,
             state.upcoming_sleep,
-            extra={
-                "kuaishou_endpoint": endpoint,
-                "kuaishou_app_id": app_id,
-                "kuaishou_attempt": state.attempt_number,
-            },
+            extra=log_fields(endpoint, app_id, state.attempt_number, code),
         )
 
     return log

@@ -1,8 +1,11 @@
-"""Where later features plug into the pipeline: observing attempts, gating retries, throttling.
+"""Where later features plug into the pipeline: gating retries, throttle feedback.
 
-Each seam is a small protocol the pipeline calls; the defaults cost nothing (the observer is
-``None`` and never called, the gate allows every retry, the throttle feedback penalises the
-limiter and lets the retry layer decide, as before).
+Each seam is a small protocol the pipeline calls; the defaults cost nothing (the gate allows
+every retry, the throttle feedback penalises the limiter and lets the retry layer decide).
+Observing is not a protocol of its own: every event of a call goes to the client's
+:class:`~kuaishou_mp._pipeline._observe.Observer`, which hands the public hook events
+(:mod:`kuaishou_mp.hooks`) to the client's hooks; anything internal that wants to watch
+attempts is a :class:`~kuaishou_mp.Hooks` as well.
 """
 
 from __future__ import annotations
@@ -15,87 +18,10 @@ from ._request import Request
 
 __all__ = [
     "AllowEveryRetry",
-    "AttemptObserver",
-    "AttemptRecord",
     "PenalizeLimiter",
     "RetryGate",
     "ThrottleFeedback",
 ]
-
-
-class AttemptRecord:
-    """One attempt, as an observer sees it: metadata only, never a token or a body.
-
-    Filled in two steps: the start fields before the request is sent, the end fields
-    (``status``, ``result_code``, ``duration``, ``error``) when it has been decoded or failed.
-    ``url`` is the request URL without its query string (the query carries the secrets);
-    ``limiter_wait`` the seconds spent waiting for admission before this attempt.
-    """
-
-    __slots__ = (
-        "app_id",
-        "attempt",
-        "duration",
-        "endpoint",
-        "error",
-        "limiter_wait",
-        "method",
-        "result_code",
-        "status",
-        "url",
-    )
-
-    def __init__(
-        self,
-        endpoint: str,
-        method: str,
-        url: str,
-        app_id: str | None,
-        attempt: int,
-        limiter_wait: float,
-    ) -> None:
-        self.endpoint = endpoint
-        self.method = method
-        self.url = url
-        self.app_id = app_id
-        self.attempt = attempt
-        self.limiter_wait = limiter_wait
-        self.status: int | None = None
-        self.result_code: int | None = None
-        self.duration = 0.0
-        self.error: str | None = None  # the exception's class name
-
-    @classmethod
-    def start(cls, request: Request, base_url: str, limiter_wait: float) -> AttemptRecord:
-        """The record of ``request``'s next attempt (``base_url`` as shown: no password)."""
-        endpoint = request.endpoint
-        return cls(
-            endpoint.name,
-            endpoint.method,
-            base_url + endpoint.path,  # no query: it carries the secrets
-            request.app_id,
-            request.stats.attempts,
-            limiter_wait,
-        )
-
-    def finish(
-        self, status: int | None, code: int | None, exc: BaseException | None, duration: float
-    ) -> None:
-        """Fill in the end fields."""
-        self.status = status
-        self.result_code = code
-        self.duration = duration
-        self.error = None if exc is None else type(exc).__name__
-
-
-class AttemptObserver(Protocol):
-    """Told when every attempt starts and ends; must not raise, must not block."""
-
-    def attempt_started(self, record: AttemptRecord) -> None:
-        """The attempt was admitted and is about to be sent."""
-
-    def attempt_ended(self, record: AttemptRecord) -> None:
-        """The attempt has an answer or an error (``record``'s end fields are filled in)."""
 
 
 class RetryGate(Protocol):

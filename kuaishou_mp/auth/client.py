@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -11,11 +11,12 @@ import aiohttp
 from .._callstats import CallStats
 from .._client import DEFAULT_BASE_URL
 from .._endpoints import Endpoint
-from .._pipeline import Pipeline, Request
+from .._pipeline import Observer, Pipeline, Request
 from .._session import ConnectionLimits, SessionHolder, check_client_options
 from .._transport import DEFAULT_MAX_RESPONSE_BYTES
 from .._urls import BaseURL
 from ..errors import APIError, InvalidInputError
+from ..hooks import Hooks
 from ..retry import RetryPolicy
 from ..timeout import Timeout
 from ._endpoints import (
@@ -60,6 +61,9 @@ class AuthClient:
             the platform, and throttling.
         error_codes: Extra or overriding entries for the result-code table.
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+        hooks: :class:`~kuaishou_mp.Hooks` called at every attempt, retry and call end, as
+            for :class:`~kuaishou_mp.Client`. URLs in their events have the secret, tickets,
+            codes and tokens ``REDACTED``.
 
     Raises:
         InvalidInputError: An argument is malformed.
@@ -76,8 +80,10 @@ class AuthClient:
         retry: RetryPolicy | None = _UNSET,
         error_codes: Mapping[int, type[APIError]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        hooks: Iterable[Hooks] | None = None,
     ) -> None:
         error_table = check_client_options(component_app_id, base_url, error_codes)
+        observer = Observer.of(hooks)
         if not isinstance(component_app_secret, str) or not component_app_secret:
             raise InvalidInputError("component_app_secret must be a non-empty string")
         self._component_app_id = component_app_id
@@ -96,6 +102,7 @@ class AuthClient:
             base_url=self._base_url,
             policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
+            observer=observer,
         )
 
     def __repr__(self) -> str:
