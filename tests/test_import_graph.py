@@ -24,6 +24,7 @@ KNOWN_CYCLES: set[tuple[str, ...]] = {
         "kuaishou_mp._many_calls",
         "kuaishou_mp._pipeline",
         "kuaishou_mp._pipeline._layers",
+        "kuaishou_mp._pipeline._observe",
         "kuaishou_mp._pipeline._request",
         "kuaishou_mp._pipeline._retries",
         "kuaishou_mp._pipeline._seams",
