@@ -167,7 +167,9 @@ async def test_keys_are_namespaced_expire_and_hold_no_token(
             tokens = [app.access_token for app in apps]
             for key in keys:
                 ttl = await rdb.pttl(key)
-                assert 0 < ttl <= 500, (key, ttl)
+                # -2: the key already expired since the scan (the global one lives ~40 ms, a
+                # loaded machine can take longer than that); -1 (no expiry) always fails.
+                assert ttl == -2 or 0 < ttl <= 500, (key, ttl)
                 if key.endswith("*global*"):
                     stored = [await rdb.get(key) or b""]
                 else:
