@@ -458,3 +458,16 @@ async def test_tokens_are_escaped_in_the_query(kuaishou_fake: FakeKuaishou) -> N
         async with Client(kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url) as c:
             assert (await c.app_info(Authorizer(fa.app_id, token))).app_name
         assert kuaishou_fake.requests[-1].query["authorizer_access_token"] == token
+
+
+async def test_a_retry_logs_at_info_not_warning(
+    kuaishou_fake: FakeKuaishou, kuaishou_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retry is a per-call event: INFO, never a WARNING per call."""
+    a = auth(kuaishou_fake)
+    kuaishou_fake.inject(a.app_id, Fault.http(503))
+    with caplog.at_level(logging.DEBUG, "kuaishou_mp"):
+        assert (await kuaishou_client.app_info(a)).app_name
+    retries = [r for r in caplog.records if "retrying" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.INFO]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

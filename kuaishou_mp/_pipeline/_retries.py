@@ -164,7 +164,7 @@ def _before_sleep(
         exc = state.outcome.exception() if state.outcome is not None else None
         if retried is not None and exc is not None:
             retried(exc, state.upcoming_sleep)
-        if not logger.isEnabledFor(logging.WARNING):
+        if not logger.isEnabledFor(logging.INFO):
             return
         detail = ""
         code = None
@@ -173,7 +173,8 @@ def _before_sleep(
             detail = f" code={exc.code}"
         elif isinstance(exc, TransportError) and exc.status is not None:
             detail = f" status={exc.status}"
-        logger.warning(
+        # INFO, not WARNING: a retry is a per-call event, and a library warns per episode.
+        logger.info(
             "retrying %s app_id=%s after %s%s attempt=%d sleep=%.3fs",
             endpoint,
             app_id,
