@@ -27,7 +27,7 @@ from ._endpoints import (
     decode,
 )
 from ._many_calls import ManyCalls
-from ._pipeline import Pipeline, Request, TimerPool
+from ._pipeline import Capacity, Pipeline, Request, TimerPool
 from ._session import ConnectionLimits, SessionHolder, check_client_options
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES
 from ._urls import BaseURL
@@ -157,6 +157,10 @@ class Client(ManyCalls):
             limiter=limiter,
             tokens=token_provider,
             token_query=f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}",
+            # The hard global cap bounds the learned component-wide rate.
+            capacity=Capacity(
+                cap=rate_limit.global_qps if isinstance(rate_limit, RateLimit) else None
+            ),
         )
 
     def __repr__(self) -> str:

@@ -2,9 +2,11 @@
 
 ``_request`` holds the request object, ``_layers`` the layers in order (read its docstring
 first), ``_retries`` the retry policy as tenacity strategies, ``_timeouts`` every timeout
-decision, ``_seams`` the protocols later features plug into.
+decision, ``_seams`` the protocols later features plug into, ``_capacity`` the client-wide
+learned rate, retry budget and outage circuit, ``_outcomes`` what an attempt's end tells them.
 """
 
+from ._capacity import Capacity, CapacityThrottle
 from ._layers import Decoder, Pipeline
 from ._request import Request
 from ._seams import (
@@ -21,6 +23,8 @@ __all__ = [
     "AllowEveryRetry",
     "AttemptObserver",
     "AttemptRecord",
+    "Capacity",
+    "CapacityThrottle",
     "Decoder",
     "PenalizeLimiter",
     "Pipeline",

@@ -5,8 +5,10 @@
     Pipeline._retries  retries    the one place deciding whether and when to try again: tenacity
                                   strategies from the RetryPolicy and the endpoint's idempotency,
                                   the retry gate, the delete-confirmation rule
-    Pipeline._admitted limiter    wait for admission; a throttled answer goes to the throttle
-                                  feedback (which may send the call back through the limiter)
+    Pipeline._admitted limiter    the outage circuit (fail fast while the platform is down),
+                                  wait for admission, pace at the learned component-wide rate;
+                                  a throttled answer goes to the throttle feedback (by default
+                                  it learns and sends the call back through the limiter)
     Pipeline._attempt  attempt    timeout -> transport.send -> decode, watched by the observer
 
 The facades (:class:`~kuaishou_mp.Client`, :class:`~kuaishou_mp.auth.AuthClient`) build one
@@ -24,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import _json
-from .._endpoints import Idempotency, delete_took_effect
+from .._endpoints import delete_took_effect
 from .._session import SessionHolder
 from .._transport import send
 from .._urls import BaseURL
@@ -43,9 +45,11 @@ from ..ratelimit import InProcessLimiter, Limiter
 from ..retry import RetryPolicy
 from ..timeout import Timeout
 from ..tokens import TokenProvider
+from ._capacity import Capacity, CapacityThrottle
+from ._outcomes import log_attempt, maybe_deleted_already, tell_capacity
 from ._request import Request
 from ._retries import Veto, resume, retryable
-from ._seams import AttemptObserver, AttemptRecord, PenalizeLimiter, RetryGate, ThrottleFeedback
+from ._seams import AttemptObserver, AttemptRecord, RetryGate, ThrottleFeedback
 from ._timeouts import AttemptTimeouts, TimerPool
 
 __all__ = ["Decoder", "Pipeline"]
@@ -66,6 +70,7 @@ class Pipeline:
 
     __slots__ = (
         "base_url",
+        "capacity",
         "component_app_id",
         "decode",
         "error_codes",
@@ -101,6 +106,7 @@ class Pipeline:
         observer: AttemptObserver | None = None,
         gate: RetryGate | None = None,
         throttle: ThrottleFeedback | None = None,
+        capacity: Capacity | None = None,
     ) -> None:
         self.component_app_id = component_app_id
         self.holder = holder
@@ -122,8 +128,10 @@ class Pipeline:
         self.token_query = token_query
         self.observer = observer
         self.gate = gate
+        # Client-wide: the learned rate, the retry budget and the outage circuit.
+        self.capacity = capacity = capacity or Capacity()
         if throttle is None and limiter is not None:
-            throttle = PenalizeLimiter(limiter)
+            throttle = CapacityThrottle(limiter, capacity)
         self.throttle = throttle
 
     def with_options(self, *, policy: RetryPolicy, timeout: Timeout) -> Pipeline:
@@ -144,6 +152,7 @@ class Pipeline:
             observer=self.observer,
             gate=self.gate,
             throttle=self.throttle,
+            capacity=self.capacity,
         )
 
     # -- token ---------------------------------------------------------------------------------
@@ -209,6 +218,10 @@ class Pipeline:
         policy = self.policy
         started = time.monotonic()
         req.deadline = None if policy.deadline is None else started + policy.deadline
+        req.policy = policy
+        budget = policy.budget
+        if budget is not None:
+            self.capacity.meter(budget).record_request(started)
         try:
             # The first attempt is made directly: the retry machinery is built only after a
             # failure, since most calls succeed at once.
@@ -227,16 +240,23 @@ class Pipeline:
                 veto=self._veto(req),
             )
         except DomainNotFoundError as exc:
-            if not _maybe_deleted_already(req):
+            if not maybe_deleted_already(req):
                 raise
             problem = exc
         return await self._confirm_delete(req, problem)
 
     def _veto(self, req: Request) -> Veto | None:
-        gate = self.gate
-        if gate is None:
+        # The gate first (it may count what it allows), then the client's retry budget.
+        gate, budget, capacity = self.gate, self.policy.budget, self.capacity
+        if gate is None and budget is None:
             return None
-        return lambda failure: not gate.allow_retry(req, failure)
+
+        def veto(failure: BaseException) -> bool:
+            if gate is not None and not gate.allow_retry(req, failure):
+                return True
+            return budget is not None and not capacity.withdraw_retry(budget)
+
+        return veto
 
     async def _confirm_delete(self, req: Request, problem: DomainNotFoundError) -> Any:
         # A delete retried after a failure that may have reached the platform: 403106 may mean
@@ -266,20 +286,25 @@ class Pipeline:
     # -- limiter -------------------------------------------------------------------------------
 
     async def _admitted(self, req: Request) -> Any:
-        limiter = self.limiter
+        limiter, capacity = self.limiter, self.capacity
         if limiter is None:
             req.stats.attempts += 1
+            capacity.check_open(req)
             return await self._attempt(req, 0.0)
         app_id = req.app_id
         assert app_id is not None
         while True:
             req.stats.attempts += 1
+            capacity.check_open(req)
             waited = 0.0
             try_acquire = self.try_acquire
             if try_acquire is None or not try_acquire(app_id):
                 began = time.monotonic()
                 await limiter.acquire(app_id)
                 waited = time.monotonic() - began
+            # Admitted for the authorizer (and the hard global cap): now the learned
+            # component-wide rate spaces the sends of the whole client.
+            req.sent_at = await capacity.pace(app_id)
             try:
                 return await self._attempt(req, waited)
             except RateLimitedError as exc:
@@ -336,8 +361,9 @@ class Pipeline:
         except BaseException as exc:
             self._failed(req, exc, status, started, record)
             raise
+        self.capacity.answered(time.monotonic())
         if logger.isEnabledFor(logging.DEBUG):
-            _log_attempt(req, status, 1, started)
+            log_attempt(req, status, 1, started)
         if record is not None:
             self._ended(record, status, 1, None, started)
         return result
@@ -364,6 +390,7 @@ class Pipeline:
     ) -> None:
         stats = req.stats
         code = None
+        tell_capacity(self.capacity, req.app_id, exc, status)
         if status is None:  # nothing came back
             if isinstance(exc, TransportError) and exc.request_sent is not False:
                 stats.ambiguous = True
@@ -372,30 +399,8 @@ class Pipeline:
             if isinstance(exc, ServerError):
                 stats.ambiguous = True
             if logger.isEnabledFor(logging.DEBUG):
-                _log_attempt(req, status, code, started)
+                log_attempt(req, status, code, started)
         elif isinstance(exc, TransportError):
             stats.ambiguous = True  # an HTTP error status: the platform may have acted
         if record is not None:
             self._ended(record, status, code, exc, started)
-
-
-def _maybe_deleted_already(req: Request) -> bool:
-    body = req.body
-    return (
-        req.endpoint.idempotency is Idempotency.CONFIRM_DELETE
-        and req.stats.ambiguous
-        and body is not None
-        and body.get("action") == _DELETE
-    )
-
-
-def _log_attempt(req: Request, status: int, code: int, started: float) -> None:
-    logger.debug(
-        "%s app_id=%s attempt=%d status=%d result=%d duration=%.3fs",
-        req.endpoint.name,
-        req.app_id or "-",
-        req.stats.attempts,
-        status,
-        code,
-        time.monotonic() - started,
-    )

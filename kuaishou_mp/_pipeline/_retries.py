@@ -152,7 +152,7 @@ def _log_retry(endpoint: str, app_id: str) -> Callable[[tenacity.RetryCallState]
     # Our own callback: tenacity's stock logging callback formats the exception text, and
     # ours must never print anything but metadata.
     def log(state: tenacity.RetryCallState) -> None:
-        if not logger.isEnabledFor(logging.WARNING):
+        if not logger.isEnabledFor(logging.INFO):
             return
         exc = state.outcome.exception() if state.outcome is not None else None
         detail = ""
@@ -160,7 +160,7 @@ def _log_retry(endpoint: str, app_id: str) -> Callable[[tenacity.RetryCallState]
             detail = f" code={exc.code}"
         elif isinstance(exc, TransportError) and exc.status is not None:
             detail = f" status={exc.status}"
-        logger.warning(
+        logger.info(
             "retrying %s app_id=%s after %s%s attempt=%d sleep=%.3fs",
             endpoint,
             app_id,
