@@ -29,6 +29,7 @@ from .._budget_meter import BudgetMeter
 from .._circuit import CircuitState, OutageCircuit
 from .._component_rate import ComponentRate
 from .._throttle_detector import ComponentThrottleDetector
+from .._windows import SlidingCount
 from ..errors import PlatformUnavailableError, RateLimitedError
 from ..ratelimit import Limiter
 from ..retry_budget import RetryBudget
@@ -37,6 +38,9 @@ from ._request import Request
 __all__ = ["Capacity", "CapacityThrottle"]
 
 logger = logging.getLogger("kuaishou_mp")
+
+_HORIZON = 0.5
+_MIN_SHARE = 0.1
 
 CircuitCallback = Callable[[CircuitState, CircuitState], None]
 ThrottleCallback = Callable[[Request, RateLimitedError, bool], None]
@@ -51,6 +55,8 @@ class Capacity:
     __slots__ = (
         "_budget_meter",
         "_next_send",
+        "_sends",
+        "_throttles",
         "circuit",
         "detector",
         "on_circuit_change",
@@ -62,9 +68,14 @@ class Capacity:
     def __init__(self, *, cap: float | None = None) -> None:
         self.rate = ComponentRate(cap=cap)
         self.detector = ComponentThrottleDetector()
-        self.circuit = OutageCircuit(on_change=self._circuit_moved)
+        # A 2 s window (not the circuit's 10 s default): at hundreds of calls per second the
+        # failures of a sudden outage must outnumber only the last 2 s of successes, so the
+        # circuit opens about a second in, before most in-flight calls spent their retries.
+        self.circuit = OutageCircuit(window=2.0, on_change=self._circuit_moved)
         self._budget_meter: BudgetMeter | None = None
         self._next_send = -math.inf
+        self._sends = SlidingCount(1.0)
+        self._throttles = SlidingCount(1.0)
         self.on_circuit_change: CircuitCallback | None = None
         self.on_throttle: ThrottleCallback | None = None
         self.on_rate_change: RateCallback | None = None
@@ -129,16 +140,24 @@ class Capacity:
 
     async def pace(self, app_id: str) -> float:
         """Wait for the call's slot at the learned rate; return when it was sent (monotonic)."""
-        now = time.monotonic()
-        rate = self.rate.rate
-        if rate != math.inf:
-            slot = self._next_send
-            self._next_send = max(slot, now) + 1.0 / rate
-            if slot > now:
-                await asyncio.sleep(slot - now)
-                now = time.monotonic()
+        while True:
+            now = time.monotonic()
+            rate = self.rate.rate
+            if rate == math.inf:
+                break
+            slot = max(self._next_send, now)
+            if slot - now <= _HORIZON:
+                self._next_send = slot + 1.0 / rate
+                if slot > now:
+                    await asyncio.sleep(slot - now)
+                    now = time.monotonic()
+                break
+            # Slots are handed out only a short way ahead: the rate may have recovered by
+            # then, and a slot reserved at a low rate would keep the call waiting regardless.
+            await asyncio.sleep(_HORIZON)
         self.rate.on_send(now)
         self.detector.on_send(app_id, now)
+        self._sends.add(now)
         return now
 
     def throttled(self, app_id: str, sent_at: float) -> bool:
@@ -147,7 +166,12 @@ class Capacity:
         Returns whether the throttle was judged component-wide.
         """
         now = time.monotonic()
+        self._throttles.add(now)
         if not self.detector.on_throttle(app_id, now):
+            return False
+        # Scattered throttles of single authorizers (a few percent of the calls) look
+        # component-wide to the detector too; only a real share of the calls lowers the rate.
+        if self._throttles.total(now) < _MIN_SHARE * self._sends.total(now):
             return False
         old = self.rate.rate
         if self.rate.on_throttle(now, sent_at):

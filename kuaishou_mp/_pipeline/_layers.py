@@ -288,14 +288,14 @@ class Pipeline:
     async def _admitted(self, req: Request) -> Any:
         limiter, capacity = self.limiter, self.capacity
         if limiter is None:
+            capacity.check_open(req)  # a refused attempt is not an attempt
             req.stats.attempts += 1
-            capacity.check_open(req)
             return await self._attempt(req, 0.0)
         app_id = req.app_id
         assert app_id is not None
         while True:
+            capacity.check_open(req)  # a refused attempt is not an attempt
             req.stats.attempts += 1
-            capacity.check_open(req)
             waited = 0.0
             try_acquire = self.try_acquire
             if try_acquire is None or not try_acquire(app_id):
