@@ -3,8 +3,8 @@
 While the client's outage circuit is open, calls fail fast with
 :class:`~kuaishou_mp.PlatformUnavailableError`. In a bulk run with ``on_outage="wait"`` the
 worker holding such an item sleeps until the next probe may go and tries the item again, so
-the run pauses and resumes when the platform is back; an item whose transient failure came
-just as the outage began (the circuit opens within about a second) waits the same way. Once
+the run pauses and resumes when the platform is back (an item whose retries ran out before
+the circuit opened keeps its failure: the circuit opens within about a second). Once
 the outage has lasted ``max_outage`` seconds, every item still waiting, and every item after
 it, is reported with the :class:`~kuaishou_mp.PlatformUnavailableError`. With
 ``on_outage="fail"`` the error is each item's result at once.
@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 
 from ._callstats import CallStats
 from ._circuit import OutageCircuit
-from .errors import InvalidInputError, PlatformUnavailableError, ServerError, TransportError
+from .errors import InvalidInputError, PlatformUnavailableError
 from .models import Authorizer
 
 __all__ = ["DEFAULT_MAX_OUTAGE", "OnOutage", "check_outage_options", "waiting_out_outages"]
@@ -31,9 +31,6 @@ OnOutage = Literal["wait", "fail"]
 DEFAULT_MAX_OUTAGE = 60.0
 """Seconds a bulk run waits for the platform before the rest of it fails fast."""
 _Call = Callable[[Authorizer | str, CallStats], Coroutine[Any, Any, T]]
-# A transient failure while the circuit is still closed may be the first of an outage: the
-# item waits this long for the circuit to decide before its failure is reported.
-_GRACE = 1.0
 _MIN_SLEEP = 0.05
 
 
@@ -62,14 +59,6 @@ def waiting_out_outages(
                 return await call(authorizer, stats)
             except PlatformUnavailableError as exc:
                 if not await _wait_for_probe(circuit, max_outage, exc.retry_after):
-                    raise
-            except (TransportError, ServerError):
-                if circuit.state == "closed":
-                    await asyncio.sleep(_GRACE)
-                    if circuit.state == "closed":
-                        raise  # an ordinary failure, not an outage
-                after = circuit.retry_after(time.monotonic())
-                if not await _wait_for_probe(circuit, max_outage, after):
                     raise
 
     return waiting
