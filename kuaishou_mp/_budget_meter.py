@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ._windows import SlidingCount
-
-if TYPE_CHECKING:
-    from .retry_budget import RetryBudget
 
 _BUCKETS = 10
 
@@ -22,12 +17,13 @@ class BudgetMeter:
 
     __slots__ = ("_ratio", "_refusing", "_requests", "_reserve", "_retries")
 
-    def __init__(self, budget: RetryBudget) -> None:
-        """Create the meter; :meth:`RetryBudget.build` is the usual way."""
-        self._ratio = budget.ratio
-        self._reserve = budget.min_per_second * budget.window
-        self._requests = SlidingCount(budget.window, _BUCKETS)
-        self._retries = SlidingCount(budget.window, _BUCKETS)
+    def __init__(self, *, ratio: float, window: float, min_per_second: float) -> None:
+        """Create the meter (settings already checked); :meth:`RetryBudget.build` is the usual
+        way."""
+        self._ratio = ratio
+        self._reserve = min_per_second * window
+        self._requests = SlidingCount(window, _BUCKETS)
+        self._retries = SlidingCount(window, _BUCKETS)
         self._refusing = False
 
     def record_request(self, now: float) -> None:

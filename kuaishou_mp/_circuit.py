@@ -29,7 +29,10 @@ CircuitState = Literal["closed", "open", "half_open"]
 WINDOW = 10.0
 MIN_CALLS = 20
 FAILURE_RATIO = 0.5
-MIN_AUTHORIZERS = 5
+# Ten, not a handful: a few broken mini-programs failing together are not an outage, and a
+# provider with only a few authorizers cannot overload the platform anyway (the retry budget
+# still bounds its retries).
+MIN_AUTHORIZERS = 10
 PROBE_INTERVAL = 2.0
 MAX_PROBE_INTERVAL = 30.0
 

@@ -27,7 +27,7 @@ from ._endpoints import (
     decode,
 )
 from ._many_calls import ManyCalls
-from ._pipeline import Observer, Pipeline, Request, TimerPool
+from ._pipeline import Capacity, Observer, Pipeline, Request, TimerPool
 from ._session import ConnectionLimits, SessionHolder, check_client_options
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES
 from ._urls import BaseURL
@@ -127,7 +127,6 @@ class Client(ManyCalls):
         hooks: Iterable[Hooks] | None = None,
     ) -> None:
         error_table = check_client_options(component_app_id, base_url, error_codes)
-        observer = Observer.of(hooks)
         if not verify_ssl and session is not None:
             # An injected session's own connector decides; a warning here would be a lie.
             raise InvalidInputError(
@@ -142,6 +141,11 @@ class Client(ManyCalls):
         if rate_limit is _UNSET:
             rate_limit = RateLimit()
         limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
+        # The hard global cap bounds the learned component-wide rate.
+        capacity = Capacity(
+            cap=rate_limit.global_qps if isinstance(rate_limit, RateLimit) else None
+        )
+        observer = Observer.watching(hooks, capacity)
         self._component_app_id = component_app_id
         self._base_url = BaseURL(base_url)
         self._shared = _Shared(
@@ -164,6 +168,7 @@ class Client(ManyCalls):
             tokens=token_provider,
             token_query=f"component_app_id={quote(component_app_id, safe='')}{_TOKEN_PARAM}",
             observer=observer,
+            capacity=capacity,
         )
 
     def __repr__(self) -> str:
@@ -239,7 +244,11 @@ class Client(ManyCalls):
         copy._pipeline = pipeline.with_options(
             timeout=pipeline.timeouts.timeout if timeout is _UNSET else Timeout.of(timeout),
             policy=pipeline.policy if retry is _UNSET else (retry or RetryPolicy.none()),
-            observer=pipeline.observer if hooks is _UNSET else Observer.of(hooks),
+            observer=(
+                pipeline.observer
+                if hooks is _UNSET
+                else Observer.watching(hooks, pipeline.capacity)
+            ),
         )
         return copy
 

@@ -12,8 +12,8 @@ from typing import Any, Final
 
 import attrs
 
-from . import _json
 from ._convert import structure
+from ._json import loads
 from ._scrub import excerpt, scrub
 from .errors import (
     APIError,
@@ -191,7 +191,7 @@ def decode(
     :class:`ResponseValidationError`.
     """
     try:
-        doc = _json.loads(body)
+        doc = loads(body)
     except (ValueError, RecursionError):  # the stdlib parser recurses on deep nesting
         doc = _NOT_JSON
     if type(doc) is dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable, Coroutine, Iterable, Mapping
 from typing import Any, TypeVar, cast
 
-from . import _json
 from ._callstats import CallStats
 from ._endpoints import (
     APP_INFO,
@@ -19,6 +18,8 @@ from ._endpoints import (
     domain_body,
     validate_domain,
 )
+from ._json import dumps
+from ._outage_wait import DEFAULT_MAX_OUTAGE, OnOutage, check_outage_options, waiting_out_outages
 from ._pipeline import Pipeline, Request
 from .bulk import BulkResult, BulkRun, run_bulk
 from .domains import DomainCaller, ReconcileMode, ReconcileResult, reconcile
@@ -102,6 +103,8 @@ class ManyCalls:
         *,
         concurrency: int = 100,
         on_result: Callable[[BulkResult[AppInfo]], None] | None = None,
+        on_outage: OnOutage = "wait",
+        max_outage: float = DEFAULT_MAX_OUTAGE,
     ) -> BulkRun[AppInfo]:
         """Read the basic info of many mini-programs; results stream as calls complete.
 
@@ -116,12 +119,21 @@ class ManyCalls:
             authorizers: Any iterable or async iterable of :class:`Authorizer` or app ids.
             concurrency: Calls in flight at most (per-authorizer limits apply as well).
             on_result: Called with each :class:`BulkResult` as it is handed out.
+            on_outage: ``"wait"`` (default): while the platform is unavailable (the outage
+                circuit is open), workers pause and in-flight items wait, and the run resumes
+                when it is back; ``"fail"``: such items fail at once with
+                :class:`PlatformUnavailableError`.
+            max_outage: Seconds of outage a ``"wait"`` run sits out; after that, the rest
+                of the run fails fast with :class:`PlatformUnavailableError`.
 
         Raises:
             InvalidInputError: ``concurrency`` is not a positive integer, or ``authorizers`` is
                 a bare string.
         """
-        return self._bulk(self._sender(APP_INFO), authorizers, concurrency, on_result, APP_INFO)
+        call = self._sender(APP_INFO)
+        return self._bulk(
+            call, authorizers, concurrency, on_result, on_outage, max_outage, APP_INFO
+        )
 
     def bulk_server_domain(
         self,
@@ -130,6 +142,8 @@ class ManyCalls:
         *,
         concurrency: int = 100,
         on_result: Callable[[BulkResult[ServerDomains]], None] | None = None,
+        on_outage: OnOutage = "wait",
+        max_outage: float = DEFAULT_MAX_OUTAGE,
         request: Iterable[str] | None = None,
         socket: Iterable[str] | None = None,
         upload_file: Iterable[str] | None = None,
@@ -145,6 +159,12 @@ class ManyCalls:
             action: A :class:`DomainAction` or its string.
             concurrency: Calls in flight at most.
             on_result: Called with each :class:`BulkResult` as it is handed out.
+            on_outage: ``"wait"`` (default): while the platform is unavailable (the outage
+                circuit is open), workers pause and in-flight items wait, and the run resumes
+                when it is back; ``"fail"``: such items fail at once with
+                :class:`PlatformUnavailableError`.
+            max_outage: Seconds of outage a ``"wait"`` run sits out; after that, the rest
+                of the run fails fast with :class:`PlatformUnavailableError`.
             request: See :meth:`server_domain`; so are ``socket``, ``upload_file``,
                 ``download_file`` and ``udp``.
             socket: ``socket`` domains.
@@ -163,7 +183,9 @@ class ManyCalls:
             "udp": udp,
         }
         call = self._sender(SERVER_DOMAIN, action, lists)
-        return self._bulk(call, authorizers, concurrency, on_result, SERVER_DOMAIN)
+        return self._bulk(
+            call, authorizers, concurrency, on_result, on_outage, max_outage, SERVER_DOMAIN
+        )
 
     def bulk_webview_domain(
         self,
@@ -172,6 +194,8 @@ class ManyCalls:
         *,
         concurrency: int = 100,
         on_result: Callable[[BulkResult[WebviewDomains]], None] | None = None,
+        on_outage: OnOutage = "wait",
+        max_outage: float = DEFAULT_MAX_OUTAGE,
         webview: Iterable[str] | None = None,
     ) -> BulkRun[WebviewDomains]:
         """Run one webview-domain action over many mini-programs; see :meth:`bulk_app_info`.
@@ -181,13 +205,21 @@ class ManyCalls:
             action: A :class:`DomainAction` or its string.
             concurrency: Calls in flight at most.
             on_result: Called with each :class:`BulkResult` as it is handed out.
+            on_outage: ``"wait"`` (default): while the platform is unavailable (the outage
+                circuit is open), workers pause and in-flight items wait, and the run resumes
+                when it is back; ``"fail"``: such items fail at once with
+                :class:`PlatformUnavailableError`.
+            max_outage: Seconds of outage a ``"wait"`` run sits out; after that, the rest
+                of the run fails fast with :class:`PlatformUnavailableError`.
             webview: The webview domains.
 
         Raises:
             InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
         """
         call = self._sender(WEBVIEW_DOMAIN, action, {"webview": webview})
-        return self._bulk(call, authorizers, concurrency, on_result, WEBVIEW_DOMAIN)
+        return self._bulk(
+            call, authorizers, concurrency, on_result, on_outage, max_outage, WEBVIEW_DOMAIN
+        )
 
     def bulk_reconcile_server_domains(
         self,
@@ -198,6 +230,8 @@ class ManyCalls:
         dry_run: bool = False,
         concurrency: int = 100,
         on_result: Callable[[BulkResult[ReconcileResult[ServerDomains]]], None] | None = None,
+        on_outage: OnOutage = "wait",
+        max_outage: float = DEFAULT_MAX_OUTAGE,
     ) -> BulkRun[ReconcileResult[ServerDomains]]:
         """:meth:`reconcile_server_domains` over many mini-programs, as a bulk run.
 
@@ -208,12 +242,20 @@ class ManyCalls:
             dry_run: Only read and plan; change nothing.
             concurrency: Reconciliations in flight at most.
             on_result: Called with each :class:`BulkResult` as it is handed out.
+            on_outage: ``"wait"`` (default): while the platform is unavailable (the outage
+                circuit is open), workers pause and in-flight items wait, and the run resumes
+                when it is back; ``"fail"``: such items fail at once with
+                :class:`PlatformUnavailableError`.
+            max_outage: Seconds of outage a ``"wait"`` run sits out; after that, the rest
+                of the run fails fast with :class:`PlatformUnavailableError`.
 
         Raises:
             InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
         """
         call = self._reconciler(ServerDomains, desired, mode, dry_run)
-        return self._bulk(call, authorizers, concurrency, on_result, SERVER_DOMAIN)
+        return self._bulk(
+            call, authorizers, concurrency, on_result, on_outage, max_outage, SERVER_DOMAIN
+        )
 
     def bulk_reconcile_webview_domains(
         self,
@@ -224,6 +266,8 @@ class ManyCalls:
         dry_run: bool = False,
         concurrency: int = 100,
         on_result: Callable[[BulkResult[ReconcileResult[WebviewDomains]]], None] | None = None,
+        on_outage: OnOutage = "wait",
+        max_outage: float = DEFAULT_MAX_OUTAGE,
     ) -> BulkRun[ReconcileResult[WebviewDomains]]:
         """:meth:`reconcile_webview_domains` over many mini-programs, as a bulk run.
 
@@ -234,12 +278,20 @@ class ManyCalls:
             dry_run: Only read and plan; change nothing.
             concurrency: Reconciliations in flight at most.
             on_result: Called with each :class:`BulkResult` as it is handed out.
+            on_outage: ``"wait"`` (default): while the platform is unavailable (the outage
+                circuit is open), workers pause and in-flight items wait, and the run resumes
+                when it is back; ``"fail"``: such items fail at once with
+                :class:`PlatformUnavailableError`.
+            max_outage: Seconds of outage a ``"wait"`` run sits out; after that, the rest
+                of the run fails fast with :class:`PlatformUnavailableError`.
 
         Raises:
             InvalidInputError: A bad goal, mode or ``concurrency``; raised at once.
         """
         call = self._reconciler(WebviewDomains, desired, mode, dry_run)
-        return self._bulk(call, authorizers, concurrency, on_result, WEBVIEW_DOMAIN)
+        return self._bulk(
+            call, authorizers, concurrency, on_result, on_outage, max_outage, WEBVIEW_DOMAIN
+        )
 
     def _caller(self) -> DomainCaller:
         # Only ever mixed into Client, whose server_domain and webview_domain reconcile calls.
@@ -255,7 +307,7 @@ class ManyCalls:
     ) -> _Call[Any]:
         """One call of ``endpoint``, validated and encoded once, for any authorizer."""
         body = None if action is None else domain_body(endpoint, action, lists or {})
-        payload = None if body is None else _json.dumps(body)
+        payload = None if body is None else dumps(body)
         call = self._pipeline.call
 
         def send(authorizer: AuthorizerLike, stats: CallStats) -> Coroutine[Any, Any, Any]:
@@ -282,8 +334,12 @@ class ManyCalls:
         authorizers: Iterable[AuthorizerLike] | AsyncIterable[AuthorizerLike],
         concurrency: int,
         on_result: Callable[[BulkResult[T]], None] | None,
+        on_outage: OnOutage,
+        max_outage: float,
         endpoint: Endpoint,
     ) -> BulkRun[T]:
+        check_outage_options(on_outage, max_outage)
+        call = waiting_out_outages(call, self._pipeline.capacity.circuit, on_outage, max_outage)
         observer = self._pipeline.observer
         return run_bulk(
             authorizers,

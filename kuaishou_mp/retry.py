@@ -30,6 +30,7 @@ from .errors import (
     ServerError,
     TransportError,
 )
+from .retry_budget import RetryBudget
 
 __all__ = ["NEVER_RETRIED", "RetryPolicy"]
 
@@ -66,6 +67,9 @@ class RetryPolicy:
             starts that would end past it, and each attempt's timeout is cut to what is left.
         retry_on: Exception classes that are retried. Business errors
             (:data:`NEVER_RETRIED`) are never retried, whatever this says.
+        budget: The client-wide :class:`~kuaishou_mp.RetryBudget` retries draw on (one meter
+            per client, shared by its ``with_options`` copies); ``None`` disables it. A
+            throttled call sent back through the limiter spends no budget.
 
     Raises:
         ValueError: A setting is out of range.
@@ -76,6 +80,7 @@ class RetryPolicy:
     backoff_max: float = attrs.field(default=5.0, validator=_positive)
     deadline: float | None = attrs.field(default=60.0, validator=_positive)
     retry_on: tuple[type[BaseException], ...] = (TransportError, ServerError, RateLimitedError)
+    budget: RetryBudget | None = attrs.field(factory=RetryBudget)
 
     @classmethod
     def none(cls) -> RetryPolicy:

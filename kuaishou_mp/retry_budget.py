@@ -10,12 +10,11 @@ sliding window, retries may be at most ``ratio`` of the first attempts plus a sm
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-if TYPE_CHECKING:
-    from ._budget_meter import BudgetMeter
+from ._budget_meter import BudgetMeter
 
 __all__ = ["RetryBudget"]
 
@@ -65,6 +64,4 @@ class RetryBudget:
 
     def build(self) -> BudgetMeter:
         """Make the counter enforcing this budget for one client."""
-        from ._budget_meter import BudgetMeter
-
-        return BudgetMeter(self)
+        return BudgetMeter(ratio=self.ratio, window=self.window, min_per_second=self.min_per_second)

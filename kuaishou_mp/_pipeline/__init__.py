@@ -3,9 +3,11 @@
 ``_request`` holds the request object, ``_layers`` the layers in order (read its docstring
 first), ``_retries`` the retry policy as tenacity strategies, ``_timeouts`` every timeout
 decision, ``_observe`` what the layers tell the client's hooks, ``_seams`` the protocols later
-features plug into.
+features plug into, ``_capacity`` the client-wide learned rate, retry budget and outage circuit,
+``_outcomes`` what an attempt's end tells them.
 """
 
+from ._capacity import Capacity, CapacityThrottle
 from ._layers import Decoder, Pipeline
 from ._observe import Observer
 from ._request import Request
@@ -19,6 +21,8 @@ from ._timeouts import TimerPool
 
 __all__ = [
     "AllowEveryRetry",
+    "Capacity",
+    "CapacityThrottle",
     "Decoder",
     "Observer",
     "PenalizeLimiter",

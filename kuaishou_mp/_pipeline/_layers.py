@@ -5,12 +5,16 @@
     Pipeline._retries  retries    the one place deciding whether and when to try again: tenacity
                                   strategies from the RetryPolicy and the endpoint's idempotency,
                                   the retry gate, the delete-confirmation rule
-    Pipeline._admitted limiter    wait for admission; a throttled answer goes to the throttle
-                                  feedback (which may send the call back through the limiter)
+    Pipeline._admitted limiter    the outage circuit (fail fast while the platform is down),
+                                  wait for admission, pace at the learned component-wide rate;
+                                  a throttled answer goes to the throttle feedback (by default
+                                  it learns and sends the call back through the limiter)
     Pipeline._attempt  attempt    timeout -> transport.send -> decode
 
 With hooks, an :class:`~._observe.Observer` watches each layer (call end, retries, throttled
-answers, attempts); without, the layers only check that there is none.
+answers, attempts); without, the layers only check that there is none. The client-wide
+:class:`~._capacity.Capacity` (learned rate, retry budget, outage circuit) hears every attempt's
+outcome through :func:`~._outcomes.tell_capacity`.
 
 The facades (:class:`~kuaishou_mp.Client`, :class:`~kuaishou_mp.auth.AuthClient`) build one
 :class:`Request` per call and hand it to :meth:`Pipeline.call`; nothing comes back up but the
@@ -26,8 +30,8 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote
 
-from .. import _json
-from .._endpoints import Idempotency, delete_took_effect
+from .._endpoints import delete_took_effect
+from .._json import dumps
 from .._logging import log_fields
 from .._session import SessionHolder
 from .._transport import send
@@ -48,10 +52,12 @@ from ..ratelimit import InProcessLimiter, Limiter
 from ..retry import RetryPolicy
 from ..timeout import Timeout
 from ..tokens import TokenProvider
+from ._capacity import Capacity, CapacityThrottle
 from ._observe import Observer, log_attempt
+from ._outcomes import maybe_deleted_already, tell_capacity
 from ._request import Request
 from ._retries import Veto, resume, retryable
-from ._seams import PenalizeLimiter, RetryGate, ThrottleFeedback
+from ._seams import RetryGate, ThrottleFeedback
 from ._timeouts import AttemptTimeouts, TimerPool
 
 __all__ = ["Decoder", "Pipeline"]
@@ -60,7 +66,6 @@ logger = logging.getLogger("kuaishou_mp")
 
 Decoder = Callable[..., Any]
 """``decode(endpoint, status, body, *, app_id, error_codes, secrets)``: model or typed error."""
-_DELETE = DomainAction.DELETE.value
 _GET_BODY = {"action": DomainAction.GET.value}
 
 
@@ -72,6 +77,7 @@ class Pipeline:
 
     __slots__ = (
         "base_url",
+        "capacity",
         "component_app_id",
         "decode",
         "error_codes",
@@ -107,6 +113,7 @@ class Pipeline:
         observer: Observer | None = None,
         gate: RetryGate | None = None,
         throttle: ThrottleFeedback | None = None,
+        capacity: Capacity | None = None,
     ) -> None:
         self.component_app_id = component_app_id
         self.holder = holder
@@ -128,8 +135,10 @@ class Pipeline:
         self.token_query = token_query
         self.observer = observer
         self.gate = gate
+        # Client-wide: the learned rate, the retry budget and the outage circuit.
+        self.capacity = capacity = capacity or Capacity()
         if throttle is None and limiter is not None:
-            throttle = PenalizeLimiter(limiter)
+            throttle = CapacityThrottle(limiter, capacity)
         self.throttle = throttle
 
     def with_options(
@@ -152,6 +161,7 @@ class Pipeline:
             observer=observer,
             gate=self.gate,
             throttle=self.throttle,
+            capacity=self.capacity,
         )
 
     # -- token ---------------------------------------------------------------------------------
@@ -223,6 +233,10 @@ class Pipeline:
         policy = self.policy
         started = time.monotonic()
         req.deadline = None if policy.deadline is None else started + policy.deadline
+        req.policy = policy
+        budget = policy.budget
+        if budget is not None:
+            self.capacity.meter(budget).record_request(started)
         try:
             # The first attempt is made directly: the retry machinery is built only after a
             # failure, since most calls succeed at once.
@@ -242,16 +256,23 @@ class Pipeline:
                 retried=None if self.observer is None else partial(self.observer.retried, req),
             )
         except DomainNotFoundError as exc:
-            if not _maybe_deleted_already(req):
+            if not maybe_deleted_already(req):
                 raise
             problem = exc
         return await self._confirm_delete(req, problem)
 
     def _veto(self, req: Request) -> Veto | None:
-        gate = self.gate
-        if gate is None:
+        # The gate first (it may count what it allows), then the client's retry budget.
+        gate, budget, capacity = self.gate, self.policy.budget, self.capacity
+        if gate is None and budget is None:
             return None
-        return lambda failure: not gate.allow_retry(req, failure)
+
+        def veto(failure: BaseException) -> bool:
+            if gate is not None and not gate.allow_retry(req, failure):
+                return True
+            return budget is not None and not capacity.withdraw_retry(budget)
+
+        return veto
 
     async def _confirm_delete(self, req: Request, problem: DomainNotFoundError) -> Any:
         # A delete retried after a failure that may have reached the platform: 403106 may mean
@@ -260,7 +281,7 @@ class Pipeline:
             req.endpoint,
             req.authorizer,
             _GET_BODY,
-            _json.dumps(_GET_BODY),
+            dumps(_GET_BODY),
             req.stats,
             url=req.url,
             app_id=req.app_id,
@@ -282,8 +303,10 @@ class Pipeline:
     # -- limiter -------------------------------------------------------------------------------
 
     async def _admitted(self, req: Request) -> Any:
-        limiter = self.limiter
+        limiter, capacity = self.limiter, self.capacity
         if limiter is None:
+            if capacity.circuit.state != "closed":
+                await _admit(capacity, req)
             req.stats.attempts += 1
             try:
                 return await self._attempt(req, 0.0)
@@ -294,6 +317,8 @@ class Pipeline:
         app_id = req.app_id
         assert app_id is not None
         while True:
+            if capacity.circuit.state != "closed":
+                await _admit(capacity, req)
             req.stats.attempts += 1
             waited = 0.0
             try_acquire = self.try_acquire
@@ -301,13 +326,19 @@ class Pipeline:
                 began = time.monotonic()
                 await limiter.acquire(app_id)
                 waited = time.monotonic() - began
+            # Admitted for the authorizer (and the hard global cap): now the learned
+            # component-wide rate spaces the sends of the whole client.
+            req.sent_at = await capacity.pace(app_id)
             try:
                 return await self._attempt(req, waited)
             except RateLimitedError as exc:
                 throttle = self.throttle
                 again = throttle is not None and await throttle.throttled(req, exc)
-                if self.observer is not None:  # after the feedback: it may have learned a rate
-                    self.observer.throttled(req, exc)
+                observer = self.observer
+                if observer is not None:  # after the feedback: it may have learned a rate
+                    observer.throttled(req, exc)
+                    if again:  # re-queued: a resend, though it spends no retry attempt
+                        observer.retried(req, exc, 0.0)
                 if not again:
                     raise
 
@@ -357,6 +388,7 @@ class Pipeline:
         except BaseException as exc:
             self._failed(req, exc, status, started, start)
             raise
+        self.capacity.answered(time.monotonic())
         if logger.isEnabledFor(logging.DEBUG):
             log_attempt(req, status, 1, started)
         if observer is not None:
@@ -373,6 +405,9 @@ class Pipeline:
     ) -> None:
         stats = req.stats
         code = None
+        session = req.session
+        if session is None or not session.closed:  # a failure we caused says nothing of it
+            tell_capacity(self.capacity, req.app_id, exc, status)
         if status is None:  # nothing came back
             if isinstance(exc, TransportError) and exc.request_sent is not False:
                 stats.ambiguous = True
@@ -388,11 +423,9 @@ class Pipeline:
             self.observer.attempt_ended(start, started, status, code, exc)
 
 
-def _maybe_deleted_already(req: Request) -> bool:
-    body = req.body
-    return (
-        req.endpoint.idempotency is Idempotency.CONFIRM_DELETE
-        and req.stats.ambiguous
-        and body is not None
-        and body.get("action") == _DELETE
-    )
+async def _admit(capacity: Capacity, req: Request) -> None:
+    # A refused attempt is not an attempt. Once the client is closed, the transport's
+    # ClientClosedError is the truth, whatever the circuit says.
+    session = req.session
+    if session is None or not session.closed:
+        await capacity.admit(req)

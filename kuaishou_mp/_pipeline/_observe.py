@@ -23,6 +23,7 @@ from .._scrub import redact_url
 from ..bulk import BulkProgress
 from ..errors import RateLimitedError
 from ..hooks import AttemptStart, BulkProgressEvent, CircuitState, Hooks
+from ._capacity import Capacity
 from ._request import Request
 
 __all__ = ["Observer", "log_attempt"]
@@ -41,7 +42,7 @@ class Observer:
     :class:`~kuaishou_mp.ThrottleEvent`.
     """
 
-    __slots__ = ("_urls", "hooks", "learned_rate")
+    __slots__ = ("__weakref__", "_urls", "hooks", "learned_rate")
 
     def __init__(self, hooks: HookSet, learned_rate: LearnedRate | None = None) -> None:
         self.hooks = hooks
@@ -61,6 +62,14 @@ class Observer:
             return None
         hookset = HookSet(hooks)
         return cls(hookset, learned_rate) if hookset.enabled else None
+
+    @classmethod
+    def watching(cls, hooks: Iterable[Hooks] | None, capacity: Capacity) -> Observer | None:
+        """:meth:`of`, reading the learned rate of ``capacity`` and hearing its circuit."""
+        observer = cls.of(hooks, capacity.learned_rate)
+        if observer is not None:
+            capacity.watch(observer)
+        return observer
 
     def _rate(self) -> float | None:
         rate = self.learned_rate
@@ -155,8 +164,8 @@ class Observer:
             learned_rate=self._rate(),
         )
 
-    def circuit_changed(self, old: CircuitState, new: CircuitState, now: float) -> None:
-        """The outage circuit moved from ``old`` to ``new`` (``OutageCircuit``'s ``on_change``)."""
+    def circuit_changed(self, old: CircuitState, new: CircuitState) -> None:
+        """The client's outage circuit moved from ``old`` to ``new``."""
         self.hooks.circuit_change(new, old)
 
     def bulk_progress(self, endpoint: str) -> Callable[[BulkProgress], None] | None:

@@ -11,6 +11,7 @@ from yarl import URL
 from .._callstats import CallStats
 from .._endpoints import Endpoint
 from ..models import Authorizer
+from ..retry import RetryPolicy
 
 __all__ = ["Request"]
 
@@ -31,7 +32,9 @@ class Request:
         "deadline",
         "endpoint",
         "payload",
+        "policy",
         "secrets",
+        "sent_at",
         "session",
         "stats",
         "token",
@@ -60,6 +63,8 @@ class Request:
         self.token: str | None = None
         self.secrets = secrets
         self.deadline: float | None = None  # monotonic; set by the retry layer
+        self.policy: RetryPolicy | None = None  # set by the retry layer
+        self.sent_at = 0.0  # monotonic; when the current attempt left the limiter layer
         self.session: aiohttp.ClientSession | None = None  # set by the token layer
 
     def scrubbed(self) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import aiohttp
 from .._callstats import CallStats
 from .._client import DEFAULT_BASE_URL
 from .._endpoints import Endpoint
-from .._pipeline import Observer, Pipeline, Request
+from .._pipeline import Capacity, Observer, Pipeline, Request
 from .._session import ConnectionLimits, SessionHolder, check_client_options
 from .._transport import DEFAULT_MAX_RESPONSE_BYTES
 from .._urls import BaseURL
@@ -83,7 +83,8 @@ class AuthClient:
         hooks: Iterable[Hooks] | None = None,
     ) -> None:
         error_table = check_client_options(component_app_id, base_url, error_codes)
-        observer = Observer.of(hooks)
+        capacity = Capacity()
+        observer = Observer.watching(hooks, capacity)
         if not isinstance(component_app_secret, str) or not component_app_secret:
             raise InvalidInputError("component_app_secret must be a non-empty string")
         self._component_app_id = component_app_id
@@ -103,6 +104,7 @@ class AuthClient:
             policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
             observer=observer,
+            capacity=capacity,
         )
 
     def __repr__(self) -> str:

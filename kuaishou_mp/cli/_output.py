@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _json
 from .._convert import unstructure
+from .._json import dumps
 from .._scrub import scrub
 from ..bulk import BulkResult
 from ..domains import ReconcileResult
@@ -57,5 +57,5 @@ def result_line(result: BulkResult[Any]) -> bytes:
             reconcile_object(value) if isinstance(value, ReconcileResult) else unstructure(value)
         )
         doc = {"app_id": app_id, "ok": True, "result": shaped}
-    data: bytes = _json.dumps(doc)
+    data: bytes = dumps(doc)
     return data

@@ -1,0 +1,111 @@
+"""Bulk runs through an outage: wait for the platform (``on_outage="wait"``) or fail fast.
+
+While the client's outage circuit is open, calls fail fast with
+:class:`~kuaishou_mp.PlatformUnavailableError`. In a bulk run with ``on_outage="wait"`` an
+item whose attempt the circuit refuses sleeps until the next probe may go and then goes on
+with the same call (its retries so far still count), so the run pauses and resumes when the
+platform is back (an item whose retries ran out before the circuit opened keeps its failure:
+the circuit opens within about a second). Once
+the outage has lasted ``max_outage`` seconds, every item still waiting, and every item after
+it, is reported with the :class:`~kuaishou_mp.PlatformUnavailableError`. With
+``on_outage="fail"`` the error is each item's result at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
+from typing import Any, Literal, TypeVar
+
+from ._callstats import CallStats
+from ._circuit import OutageCircuit
+from .errors import InvalidInputError, PlatformUnavailableError
+from .models import Authorizer
+
+__all__ = [
+    "DEFAULT_MAX_OUTAGE",
+    "OnOutage",
+    "check_outage_options",
+    "wait_for_circuit",
+    "waiting_out_outages",
+]
+
+T = TypeVar("T")
+OnOutage = Literal["wait", "fail"]
+"""What a bulk run does while the platform is unavailable."""
+DEFAULT_MAX_OUTAGE = 60.0
+"""Seconds a bulk run waits for the platform before the rest of it fails fast."""
+_Call = Callable[[Authorizer | str, CallStats], Coroutine[Any, Any, T]]
+_MIN_SLEEP = 0.05
+_WAITING: ContextVar[tuple[OutageCircuit, float] | None] = ContextVar(
+    "kuaishou_mp_outage_wait", default=None
+)
+
+
+def check_outage_options(on_outage: object, max_outage: object) -> None:
+    """Raise :class:`InvalidInputError` for an ``on_outage`` or ``max_outage`` out of range."""
+    if on_outage not in ("wait", "fail"):
+        raise InvalidInputError(f'on_outage must be "wait" or "fail", not {on_outage!r}')
+    if (
+        isinstance(max_outage, bool)
+        or not isinstance(max_outage, (int, float))
+        or not (max_outage >= 0 and math.isfinite(max_outage))
+    ):
+        raise InvalidInputError(f"max_outage must be seconds >= 0, not {max_outage!r}")
+
+
+def waiting_out_outages(
+    call: _Call[T], circuit: OutageCircuit, on_outage: OnOutage, max_outage: float
+) -> _Call[T]:
+    """``call``, made to wait out outages of ``circuit`` (for ``on_outage="wait"``).
+
+    The wait happens where the circuit refuses an attempt (:func:`wait_for_circuit`), so an
+    item keeps its retry state across the outage instead of starting over.
+    """
+    if on_outage == "fail":
+        return call
+    waits = (circuit, max_outage)
+
+    async def waiting(authorizer: Authorizer | str, stats: CallStats) -> T:
+        # A context variable, not an argument: a reconciliation's calls go through the
+        # client's public methods. Each worker is a task with its own context.
+        token = _WAITING.set(waits)
+        try:
+            return await call(authorizer, stats)
+        finally:
+            _WAITING.reset(token)
+
+    return waiting
+
+
+async def wait_for_circuit(
+    circuit: OutageCircuit,
+    deadline: float | None,
+    refusal: Callable[[float], PlatformUnavailableError],
+) -> None:
+    """Return once ``circuit`` lets an attempt go; raise ``refusal(now)`` if it may not wait.
+
+    Only an item of a bulk run with ``on_outage="wait"`` on this circuit waits, and only until
+    the outage has lasted its run's ``max_outage`` (or the call's ``deadline`` comes).
+    """
+    now = time.monotonic()
+    if circuit.allow(now):
+        return
+    waits = _WAITING.get()
+    if waits is None or waits[0] is not circuit:
+        raise refusal(now)
+    max_outage = waits[1]
+    while True:
+        opened = circuit.opened_at
+        if opened is not None:
+            limit = opened + max_outage if deadline is None else min(opened + max_outage, deadline)
+            left = limit - now
+            if left <= 0:
+                raise refusal(now)
+            await asyncio.sleep(max(_MIN_SLEEP, min(circuit.retry_after(now), left)))
+            now = time.monotonic()
+        if circuit.allow(now):
+            return

@@ -1,0 +1,230 @@
+"""Client-wide capacity state: the learned component rate, the retry budget, the outage circuit.
+
+One :class:`Capacity` per client, shared by every :meth:`~kuaishou_mp.Client.with_options`
+copy and by nothing else (two clients never share a budget, a circuit or a rate). The pipeline
+calls it at four points:
+
+* :meth:`Capacity.admit` before each attempt while the circuit is not closed: an open circuit
+  fails the call fast with :class:`~kuaishou_mp.PlatformUnavailableError` (one probe goes every
+  few seconds), or holds it if it is an item of a bulk run that waits out outages;
+* :meth:`Capacity.pace` after the limiter admitted the attempt: sends are spaced client-wide
+  at the learned rate (infinite until the platform throttles across authorizers);
+* :meth:`Capacity.answered` / :meth:`Capacity.failed` when the attempt ended;
+* :class:`CapacityThrottle` (the default throttle feedback) after a ``400002``: component-wide
+  throttling lowers the learned rate, an authorizer's own throttling penalises its limiter, and
+  either way the call goes back through the limiter, spending no retry.
+
+Hooks hear the circuit through :meth:`Capacity.watch` (every observer of the client and of its
+``with_options`` copies, held weakly, so a dropped copy stops listening) and read the learned
+rate through :meth:`Capacity.learned_rate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import weakref
+from typing import Protocol
+
+from .._budget_meter import BudgetMeter
+from .._circuit import CircuitState, OutageCircuit
+from .._component_rate import ComponentRate
+from .._outage_wait import wait_for_circuit
+from .._throttle_detector import ComponentThrottleDetector
+from .._windows import SlidingCount
+from ..errors import PlatformUnavailableError, RateLimitedError
+from ..ratelimit import Limiter
+from ..retry_budget import RetryBudget
+from ._request import Request
+
+__all__ = ["Capacity", "CapacityThrottle"]
+
+logger = logging.getLogger("kuaishou_mp")
+
+_HORIZON = 0.5
+_MIN_SHARE = 0.1
+
+
+class CircuitWatcher(Protocol):
+    """What hears the outage circuit move (the observer of a client with hooks)."""
+
+    def circuit_changed(self, old: CircuitState, new: CircuitState) -> None:
+        """The circuit moved from ``old`` to ``new``."""
+
+
+class Capacity:
+    """What every copy of one client shares to live within the platform's capacity."""
+
+    __slots__ = (
+        "_budget_meter",
+        "_next_send",
+        "_sends",
+        "_throttles",
+        "_watchers",
+        "circuit",
+        "detector",
+        "rate",
+    )
+
+    def __init__(self, *, cap: float | None = None) -> None:
+        self.rate = ComponentRate(cap=cap)
+        self.detector = ComponentThrottleDetector()
+        # A 2 s window (not the circuit's 10 s default): at hundreds of calls per second the
+        # failures of a sudden outage must outnumber only the last 2 s of successes, so the
+        # circuit opens about a second in, before most in-flight calls spent their retries.
+        self.circuit = OutageCircuit(window=2.0, on_change=self._circuit_moved)
+        self._budget_meter: BudgetMeter | None = None
+        self._next_send = -math.inf
+        self._sends = SlidingCount(1.0)
+        self._throttles = SlidingCount(1.0)
+        self._watchers: weakref.WeakSet[CircuitWatcher] = weakref.WeakSet()
+
+    def watch(self, watcher: CircuitWatcher) -> None:
+        """Tell ``watcher`` of every circuit change, for as long as it lives."""
+        self._watchers.add(watcher)
+
+    def learned_rate(self) -> float | None:
+        """The learned component-wide rate (calls/s); ``None`` while nothing was learned."""
+        rate = self.rate.rate
+        return None if rate == math.inf else rate
+
+    # -- retry budget --------------------------------------------------------------------------
+
+    def meter(self, budget: RetryBudget) -> BudgetMeter:
+        """The client's one budget meter (built from the first policy that asks for one)."""
+        meter = self._budget_meter
+        if meter is None:
+            meter = self._budget_meter = budget.build()
+        return meter
+
+    def withdraw_retry(self, budget: RetryBudget) -> bool:
+        """Take one retry from the budget; ``False`` when it is spent (logged once per episode)."""
+        meter = self.meter(budget)
+        was_refusing = meter.refusing
+        if meter.try_withdraw(time.monotonic()):
+            if was_refusing:
+                logger.info("retry budget available again: retries resume")
+            return True
+        if not was_refusing:
+            logger.warning("retry budget spent: failures surface without retries until it recovers")
+        return False
+
+    # -- circuit -------------------------------------------------------------------------------
+
+    def _circuit_moved(self, old: CircuitState, new: CircuitState, now: float) -> None:
+        if old == "closed" and new == "open":
+            logger.warning("platform unavailable: outage circuit open, calls fail fast")
+        elif new == "closed":
+            logger.info("platform answering again: outage circuit closed")
+        for watcher in list(self._watchers):
+            watcher.circuit_changed(old, new)
+
+    async def admit(self, req: Request) -> None:
+        """Return once the circuit lets ``req``'s attempt go; else raise
+        :class:`PlatformUnavailableError` (an item of a waiting bulk run waits instead)."""
+
+        def refusal(now: float) -> PlatformUnavailableError:
+            return PlatformUnavailableError(
+                "the platform is unavailable (outage circuit open); not sent",
+                endpoint=req.endpoint.name,
+                app_id=req.app_id,
+                retry_after=self.circuit.retry_after(now),
+            )
+
+        await wait_for_circuit(self.circuit, req.deadline, refusal)
+
+    def answered(self, now: float, *, throttled: bool = False) -> None:
+        """The platform answered (a result, a business error or a throttle)."""
+        self.circuit.on_success(now)
+        if not throttled:
+            self.rate.on_success(now)
+
+    def failed(self, app_id: str | None, now: float) -> None:
+        """An attempt failed with a transient error (5xx, connection, timeout, server error)."""
+        self.circuit.on_failure(app_id or "", now)
+
+    # -- learned rate --------------------------------------------------------------------------
+
+    async def pace(self, app_id: str) -> float:
+        """Wait for the call's slot at the learned rate; return when it was sent (monotonic)."""
+        while True:
+            now = time.monotonic()
+            rate = self.rate.rate
+            if rate == math.inf:
+                break
+            slot = max(self._next_send, now)
+            if slot - now <= _HORIZON:
+                self._next_send = slot + 1.0 / rate
+                if slot > now:
+                    await asyncio.sleep(slot - now)
+                    now = time.monotonic()
+                break
+            # Slots are handed out only a short way ahead: the rate may have recovered by
+            # then, and a slot reserved at a low rate would keep the call waiting regardless.
+            await asyncio.sleep(_HORIZON)
+        self.rate.on_send(now)
+        self.detector.on_send(app_id, now)
+        self._sends.add(now)
+        return now
+
+    def throttled(self, app_id: str, sent_at: float) -> bool:
+        """A ``400002`` for ``app_id``: lower the learned rate if it is component-wide.
+
+        Returns whether the throttle was judged component-wide.
+        """
+        now = time.monotonic()
+        self._throttles.add(now)
+        if not self.detector.on_throttle(app_id, now):
+            return False
+        # Scattered throttles of single authorizers (a few percent of the calls) look
+        # component-wide to the detector too; only a real share of the calls lowers the rate.
+        if self._throttles.total(now) < _MIN_SHARE * self._sends.total(now):
+            return False
+        old = self.rate.rate
+        if self.rate.on_throttle(now, sent_at):
+            new = self.rate.rate
+            # Calls already given later slots at the old rate keep them; new ones are spaced.
+            logger.info("component-wide throttling: learned rate %.1f -> %.1f calls/s", old, new)
+        return True
+
+
+class CapacityThrottle:
+    """The default throttle feedback: learn, slow down, and send the call back through the
+    limiter (no retry attempt spent; only the call's deadline bounds it).
+
+    A policy that does not retry :class:`~kuaishou_mp.RateLimitedError` (``RetryPolicy.none()``
+    among them) gets the throttle as an error, as before.
+    """
+
+    __slots__ = ("capacity", "limiter")
+
+    def __init__(self, limiter: Limiter, capacity: Capacity) -> None:
+        self.limiter = limiter
+        self.capacity = capacity
+
+    async def throttled(self, request: Request, error: RateLimitedError) -> bool:
+        """Report the throttle; ``True`` re-admits the call."""
+        app_id = request.app_id
+        capacity = self.capacity
+        component_wide = False
+        if app_id is not None:
+            component_wide = capacity.throttled(app_id, request.sent_at)
+            if not component_wide:
+                await self.limiter.penalize(app_id)
+        policy = request.policy
+        if policy is None or policy.max_attempts == 1 or not policy.should_retry(error):
+            return False
+        deadline = request.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "retrying %s app_id=%s after RateLimitedError code=%d attempt=%d requeued",
+                request.endpoint.name,
+                app_id or "-",
+                error.code,
+                request.stats.attempts,
+            )
+        return True

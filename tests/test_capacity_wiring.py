@@ -1,0 +1,253 @@
+"""Issue 16, wired: throttles re-queued, retry budget, outage circuit, bulk outage handling, logs.
+
+Behaviour through the public API against the fake; no timing assertions.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from kuaishou_mp import (
+    Authorizer,
+    CircuitChange,
+    Client,
+    Hooks,
+    InvalidInputError,
+    PlatformUnavailableError,
+    RateLimit,
+    RetryBudget,
+    RetryPolicy,
+    TransportError,
+)
+from kuaishou_mp.testing import FakeKuaishou, Fault
+from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
+
+
+def authorizers(fake: FakeKuaishou, n: int) -> list[Authorizer]:
+    return [Authorizer(a.app_id, a.access_token) for a in fake.add_authorizers(n)]
+
+
+class CircuitLog(Hooks):
+    """Records every circuit change; ``then`` runs after each."""
+
+    def __init__(self, then: Callable[[CircuitChange], None] | None = None) -> None:
+        self.changes: list[tuple[str, str]] = []
+        self.then = then
+
+    def on_circuit_change(self, event: CircuitChange) -> None:
+        self.changes.append((event.previous, event.state))
+        if self.then is not None:
+            self.then(event)
+
+
+def client_for(fake: FakeKuaishou, **options: object) -> Client:
+    options.setdefault("retry", fast_retry_policy())
+    return Client(fake.component_app_id, base_url=fake.base_url, **options)  # type: ignore[arg-type]
+
+
+async def test_throttle_does_not_spend_retry_attempts(kuaishou_fake: FakeKuaishou) -> None:
+    (a,) = authorizers(kuaishou_fake, 1)
+    # More throttles than the policy has attempts: only re-queues can get through them all.
+    kuaishou_fake.inject(a.app_id, *[Fault.result(400002)] * 6)
+    async with client_for(
+        kuaishou_fake,
+        retry=RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.005),
+        rate_limit=RateLimit(per_authorizer_qps=1000),
+    ) as client:
+        assert (await client.app_info(a)).app_name
+    assert kuaishou_fake.counters["result:400002"] == 6
+    assert kuaishou_fake.counters["endpoint:app_info"] == 7
+
+
+async def test_bulk_under_a_component_limit_loses_nobody() -> None:
+    async with FakeKuaishou(record_requests=False, component_qps=50) as fake:
+        apps = authorizers(fake, 300)
+        async with client_for(fake) as client, client.bulk_app_info(apps, concurrency=100) as run:
+            results = [r async for r in run]
+        assert len(results) == 300
+        assert all(r.ok for r in results), collections.Counter(
+            type(r.error).__name__ for r in results if not r.ok
+        )
+        assert {r.app_id for r in results} == {a.app_id for a in apps}
+        assert fake.counters["result:400002"] > 0  # the limit was really hit
+
+
+async def test_retry_budget_stops_a_retry_storm() -> None:
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 200)
+        fake.outage = Fault.http(503)
+        budget = RetryBudget(ratio=0.1, min_per_second=1.0)
+        policy = RetryPolicy(backoff_base=0.001, backoff_max=0.005, budget=budget)
+        client = client_for(fake, retry=policy)
+        async with client, client.bulk_app_info(apps, concurrency=20, on_outage="fail") as run:
+            results = [r async for r in run]
+        sent = fake.counters["http:503"]
+        # Without the budget: 4 x 200 = 800. With it: first attempts plus a bounded share.
+        assert sent < 200 * 1.5, sent
+        assert len(results) == 200
+        assert not any(r.ok for r in results)
+
+
+async def test_no_budget_retries_every_failure() -> None:
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 3)
+        fake.outage = Fault.http(503)
+        policy = RetryPolicy(backoff_base=0.001, backoff_max=0.005, budget=None)
+        async with client_for(fake, retry=policy) as client:
+            for a in apps:
+                with pytest.raises(TransportError):
+                    await client.app_info(a)
+        assert fake.counters["http:503"] == 12
+
+
+async def test_circuit_opens_fails_fast_probes_and_closes() -> None:
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 40)
+        fake.outage = Fault.http(503)
+        log = CircuitLog()
+        changes = log.changes
+        async with client_for(fake, retry=RetryPolicy.none(), hooks=[log]) as client:
+            capacity = client._pipeline.capacity
+            outcomes = []
+            for a in apps:
+                try:
+                    await client.app_info(a)
+                except (TransportError, PlatformUnavailableError) as exc:
+                    outcomes.append(type(exc).__name__)
+            assert "PlatformUnavailableError" in outcomes
+            sent = fake.counters["http:503"]
+            assert sent < len(apps)  # the refused ones were never sent
+            assert changes[0] == ("closed", "open")
+            fake.outage = None
+            # Let the next probe go now, as if its interval had passed.
+            circuit = capacity.circuit
+            while circuit.state != "closed":
+                try:
+                    await client.app_info(apps[0])
+                except PlatformUnavailableError:
+                    circuit._next_probe = 0.0  # the interval passing, without waiting
+            assert changes[-1] == ("half_open", "closed")
+            assert (await client.app_info(apps[1])).app_name
+
+
+async def test_bulk_on_outage_fail_and_wait() -> None:
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 60)
+        fake.outage = Fault.http(503)
+        client = client_for(fake, retry=RetryPolicy.none())
+        async with client, client.bulk_app_info(apps, concurrency=10, on_outage="fail") as run:
+            failed = [r async for r in run]
+        kinds = collections.Counter(type(r.error).__name__ for r in failed)
+        assert kinds["PlatformUnavailableError"] > 0
+        assert len(failed) == 60
+
+        fake.outage = Fault.http(503)
+
+        def back_once_open(event: CircuitChange) -> None:
+            if event.state == "open":
+                fake.outage = None  # the platform comes back once the circuit opened
+
+        log = CircuitLog(back_once_open)
+        client = client_for(fake, hooks=[log])
+        # The first failures' retries meet the open circuit and wait for the platform.
+        async with client, client.bulk_app_info(apps, concurrency=30, on_outage="wait") as run:
+            waited = [r async for r in run]
+        assert len(waited) == 60
+        assert collections.Counter(r.app_id for r in waited) == {a.app_id: 1 for a in apps}
+        assert all(r.ok for r in waited), collections.Counter(
+            type(r.error).__name__ for r in waited if not r.ok
+        )
+        assert log.changes[0] == ("closed", "open")
+        assert log.changes[-1][1] == "closed"
+
+
+async def test_max_outage_ends_the_run_with_platform_unavailable() -> None:
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 80)
+        fake.outage = Fault.http(503)
+        client = client_for(fake, retry=RetryPolicy.none())
+        async with client, client.bulk_app_info(apps, concurrency=10, max_outage=0) as run:
+            results = [r async for r in run]
+        assert collections.Counter(r.app_id for r in results) == {a.app_id: 1 for a in apps}
+        kinds = collections.Counter(type(r.error).__name__ for r in results)
+        assert kinds["PlatformUnavailableError"] > 40, kinds
+        assert fake.counters["http:503"] < 80
+
+
+async def test_bulk_outage_options_are_checked(kuaishou_client: Client) -> None:
+    with pytest.raises(InvalidInputError):
+        kuaishou_client.bulk_app_info([], on_outage="later")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        kuaishou_client.bulk_app_info([], max_outage=-1)
+
+
+async def test_one_meter_per_client_shared_by_copies(kuaishou_fake: FakeKuaishou) -> None:
+    async with client_for(kuaishou_fake) as one, client_for(kuaishou_fake) as two:
+        copy = one.with_options(timeout=3)
+        assert copy._pipeline.capacity is one._pipeline.capacity
+        assert two._pipeline.capacity is not one._pipeline.capacity
+
+
+async def test_no_warning_per_call_during_retries_and_an_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 100)
+        for a in apps[:10]:
+            fake.inject(a.app_id, Fault.http(503), Fault.result(400002))
+        with caplog.at_level(logging.DEBUG, logger="kuaishou_mp"):
+            async with client_for(fake) as client:
+                async with client.bulk_app_info(apps[:10], concurrency=10) as run:
+                    assert all([r.ok async for r in run])
+                retries = [r for r in caplog.records if r.getMessage().startswith("retrying")]
+                assert retries
+                assert all(r.levelno == logging.INFO for r in retries)
+                assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+                fake.outage = Fault.http(503)
+                async with client.bulk_app_info(apps, concurrency=20, max_outage=0) as run:
+                    assert len([r async for r in run]) == 100
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        # One outage episode: one warning for it (and at most one for the spent budget).
+        assert sum("outage circuit open" in w for w in warnings) == 1, warnings
+        assert len(warnings) <= 2, warnings
+
+
+async def test_a_waiting_item_keeps_its_retries_across_the_outage() -> None:
+    """The wait is where the circuit refuses an attempt: the item goes on with the same call,
+    so no authorizer is sent more than the policy's attempts (a re-run would start over)."""
+    async with FakeKuaishou() as fake:
+        apps = authorizers(fake, 60)
+        fake.outage = Fault.http(503)
+
+        def back_once_open(event: CircuitChange) -> None:
+            if event.state == "open":
+                fake.outage = None
+
+        policy = RetryPolicy(max_attempts=2, backoff_base=0.05, backoff_max=0.05, budget=None)
+        client = client_for(fake, retry=policy, hooks=[CircuitLog(back_once_open)])
+        async with client, client.bulk_app_info(apps, concurrency=60, on_outage="wait") as run:
+            results = [r async for r in run]
+        assert collections.Counter(r.app_id for r in results) == {a.app_id: 1 for a in apps}
+        sends = collections.Counter(r.app_id for r in fake.requests)
+        assert max(sends.values()) <= 2, sends.most_common(3)
+        waited = [r for r in results if r.ok and sends[r.app_id] == 2]
+        assert waited  # some items failed once, waited out the outage, and then succeeded
+
+
+async def test_a_call_outside_a_waiting_run_fails_fast() -> None:
+    """Only items of a bulk run with on_outage="wait" wait; a plain call fails fast."""
+    async with FakeKuaishou(record_requests=False) as fake:
+        apps = authorizers(fake, 40)
+        fake.outage = Fault.http(503)
+        async with client_for(fake, retry=RetryPolicy.none()) as client:
+            for a in apps:
+                with contextlib.suppress(TransportError, PlatformUnavailableError):
+                    await client.app_info(a)
+            assert client._pipeline.capacity.circuit.state != "closed"
+            with pytest.raises(PlatformUnavailableError):
+                await client.app_info(apps[0])
