@@ -7,6 +7,7 @@ thousands of mini-programs at once, within the platform's limits.
 from __future__ import annotations
 
 from ._client import DEFAULT_BASE_URL, Client
+from ._default import DEFAULT, Default
 from ._logging import setup_logging as _setup_logging
 from ._session import ConnectionLimits
 from .bulk import BulkProgress, BulkResult, BulkRun, BulkSummary
@@ -64,6 +65,7 @@ __version__ = "0.1.0"
 _setup_logging()
 
 __all__ = [
+    "DEFAULT",
     "DEFAULT_BASE_URL",
     "DEFAULT_ERROR_CODES",
     "APIError",
@@ -87,6 +89,7 @@ __all__ = [
     "Client",
     "ClientClosedError",
     "ConnectionLimits",
+    "Default",
     "DomainAction",
     "DomainChanges",
     "DomainNotFoundError",

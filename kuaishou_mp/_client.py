@@ -14,12 +14,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import quote
 
 import aiohttp
 
 from ._callstats import CallStats
+from ._default import DEFAULT, Default
 from ._endpoints import (
     APP_INFO,
     SERVER_DOMAIN,
@@ -31,9 +32,10 @@ from ._pipeline import Capacity, Observer, Pipeline, Request, TimerPool
 from ._session import ConnectionLimits, SessionHolder, check_client_options
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES
 from ._urls import BaseURL
+from .bulk import AuthorizerLike
 from .errors import APIError, InvalidInputError
 from .hooks import Hooks
-from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
+from .models import AppInfo, DomainAction, ServerDomains, WebviewDomains
 from .ratelimit import Limiter, RateLimit
 from .retry import RetryPolicy
 from .timeout import Timeout
@@ -43,9 +45,6 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL: Final = "https://open.kuaishou.com"
 _TOKEN_PARAM: Final = "&authorizer_access_token="
-
-AuthorizerLike = Authorizer | str
-_UNSET: Any = object()
 
 
 class _Shared(SessionHolder):
@@ -77,7 +76,7 @@ class Client(ManyCalls):
 
     One client per process, shared by every task: it holds the connection pool, the
     per-authorizer rate limiters and the token provider. Use it as an async context manager, or
-    call :meth:`close` when done::
+    call :meth:`aclose` when done::
 
         async with Client("ks_component_app_id") as client:
             info = await client.app_info(Authorizer("tt_app", token))
@@ -87,7 +86,7 @@ class Client(ManyCalls):
         base_url: The platform's base URL (tests point it at the bundled fake): ``http://`` or
             ``https://``, a host, and optionally a port and a path prefix; no query or fragment.
         session: An ``aiohttp.ClientSession`` to use as is; it is never closed by the client.
-            Without one the client creates its own on first use and closes it in :meth:`close`.
+            Without one the client creates its own on first use and closes it in :meth:`aclose`.
         timeout: Per-attempt timeout: seconds, or a :class:`Timeout`.
         rate_limit: A :class:`RateLimit` (an in-process limiter is built from it), any
             :class:`Limiter` (such as the Redis one), or ``None`` for no limiting. Default:
@@ -117,8 +116,8 @@ class Client(ManyCalls):
         base_url: str = DEFAULT_BASE_URL,
         session: aiohttp.ClientSession | None = None,
         timeout: Timeout | float | None = 10.0,
-        rate_limit: RateLimit | Limiter | None = _UNSET,
-        retry: RetryPolicy | None = _UNSET,
+        rate_limit: RateLimit | Limiter | Default | None = DEFAULT,
+        retry: RetryPolicy | Default | None = DEFAULT,
         token_provider: TokenProvider | None = None,
         error_codes: Mapping[int, type[APIError]] | None = None,
         connection_limits: ConnectionLimits | None = None,
@@ -138,7 +137,7 @@ class Client(ManyCalls):
                 "TLS certificate verification is off: tokens can be intercepted",
                 stacklevel=2,
             )
-        if rate_limit is _UNSET:
+        if isinstance(rate_limit, Default):
             rate_limit = RateLimit()
         limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
         # The hard global cap bounds the learned component-wide rate.
@@ -161,7 +160,7 @@ class Client(ManyCalls):
             error_codes=error_table,
             max_bytes=max_response_bytes,
             base_url=self._base_url,
-            policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
+            policy=RetryPolicy() if isinstance(retry, Default) else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
             timer_pool=self._shared.timers,
             limiter=limiter,
@@ -189,18 +188,24 @@ class Client(ManyCalls):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.aclose()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the client's own session and connector (an injected session stays open).
 
-        Idempotent. Calls made afterwards raise :class:`ClientClosedError`.
+        Idempotent. Calls made afterwards raise :class:`ClientClosedError`. Every
+        :meth:`with_options` copy shares the session, so closing one closes them all.
         """
         await self._shared.close()
 
+    async def close(self) -> None:
+        """Alias of :meth:`aclose`, kept for compatibility (``aclose`` is the spelling every
+        closable object of the SDK shares)."""
+        await self.aclose()
+
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
+        """Whether :meth:`aclose` has been called."""
         return self._shared.closed
 
     @property
@@ -216,9 +221,9 @@ class Client(ManyCalls):
     def with_options(
         self,
         *,
-        timeout: Timeout | float | None = _UNSET,
-        retry: RetryPolicy | None = _UNSET,
-        hooks: Iterable[Hooks] | None = _UNSET,
+        timeout: Timeout | float | Default | None = DEFAULT,
+        retry: RetryPolicy | Default | None = DEFAULT,
+        hooks: Iterable[Hooks] | Default | None = DEFAULT,
     ) -> Client:
         """A light copy with other per-call options, sharing session, limiter and tokens.
 
@@ -233,8 +238,8 @@ class Client(ManyCalls):
                 left out, the copy shares this client's.
 
         Raises:
-            ValueError: A timeout is not a positive number.
-            InvalidInputError: ``hooks`` is not a list of :class:`Hooks`.
+            InvalidInputError: A timeout is not a positive number, or ``hooks`` is not a list
+                of :class:`Hooks`.
         """
         pipeline = self._pipeline
         copy = Client.__new__(Client)
@@ -242,11 +247,13 @@ class Client(ManyCalls):
         copy._base_url = self._base_url
         copy._shared = self._shared
         copy._pipeline = pipeline.with_options(
-            timeout=pipeline.timeouts.timeout if timeout is _UNSET else Timeout.of(timeout),
-            policy=pipeline.policy if retry is _UNSET else (retry or RetryPolicy.none()),
+            timeout=pipeline.timeouts.timeout
+            if isinstance(timeout, Default)
+            else Timeout.of(timeout),
+            policy=pipeline.policy if isinstance(retry, Default) else (retry or RetryPolicy.none()),
             observer=(
                 pipeline.observer
-                if hooks is _UNSET
+                if isinstance(hooks, Default)
                 else Observer.watching(hooks, pipeline.capacity)
             ),
         )

@@ -16,7 +16,7 @@ from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
-from ._fast_structure import Fallback, FastStructure, compile_fast
+from ._fast_structure import FastStructure, NotFast, compile_fast
 from .errors import ResponseValidationError
 from .models import AppInfo, ServerDomains, WebviewDomains, _OpenIntEnum
 
@@ -166,7 +166,7 @@ def structure(
             return result
         # A model's own validator or converter may refuse a value too: then, like for any
         # unusual document, the converter decides and words the error.
-        except (Fallback, TypeError, ValueError):
+        except (NotFast, TypeError, ValueError):
             pass
     hook = _hooks.get(cls)
     if hook is None:

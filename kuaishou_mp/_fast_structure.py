@@ -8,10 +8,10 @@ exact shapes the wire normally carries (a ``str`` where a string is, an ``int`` 
 is, a known enum value, an object, an array) and builds the instances directly.
 
 Anything else (a float where an integer is, an enum value added later, a wrong type) raises
-:class:`Fallback`, and the caller runs the converter, which accepts it under its lenient rules
+:class:`NotFast`, and the caller runs the converter, which accepts it under its lenient rules
 or names the field paths that do not fit. A model built through its ``__init__`` may also refuse
 a value itself (a validator or converter raising ``TypeError`` or ``ValueError``); the caller
-treats that like :class:`Fallback`. The fast path never decides an outcome of its own: it
+treats that like :class:`NotFast`. The fast path never decides an outcome of its own: it
 returns only what the converter would have returned (a property test holds it to that).
 
 Only what can be proved equal is compiled. A field type outside the small set below, a field
@@ -29,26 +29,26 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import attrs
 
-__all__ = ["Fallback", "compile_fast"]
+__all__ = ["NotFast", "compile_fast"]
 
 FastStructure = Callable[[dict[str, Any]], Any]
 
 
-class Fallback(Exception):
+class NotFast(Exception):
     """The document is not in the usual shape: let the converter decide."""
 
 
 def _str_tuple(value: list[Any]) -> tuple[str, ...]:
     for item in value:
         if type(item) is not str:
-            raise Fallback
+            raise NotFast
     return tuple(value)
 
 
 def compile_fast(cls: type[Any]) -> FastStructure | None:
     """Generate the fast structuring function of attrs class ``cls``, or ``None`` if unsupported.
 
-    The function takes a ``dict`` and returns a ``cls`` or raises :class:`Fallback`.
+    The function takes a ``dict`` and returns a ``cls`` or raises :class:`NotFast`.
     """
     return _Compiler().compile(cls)
 
@@ -68,7 +68,7 @@ class _Compiler:
 
     def compile(self, cls: type[Any]) -> FastStructure | None:
         # A namespace of its own: generated names repeat from one model to the next.
-        self.namespace = {"Fallback": Fallback, "_str_tuple": _str_tuple, "new": object.__new__}
+        self.namespace = {"NotFast": NotFast, "_str_tuple": _str_tuple, "new": object.__new__}
         lines = self._object(cls, "d", "o")
         if lines is None:
             return None
@@ -156,7 +156,7 @@ class _Compiler:
             f"if type(v) is {wire_type}:",
             *(f"    {line}" for line in assign),
             f"elif v is None: {target} = {null!r}",
-            "else: raise Fallback",
+            "else: raise NotFast",
         ]
 
     def _accept(self, target: str, inner: Any, optional: bool) -> tuple[str, list[str]] | None:
@@ -165,7 +165,7 @@ class _Compiler:
             return inner.__name__, [f"{target} = v"]
         if isinstance(inner, type) and issubclass(inner, enum.IntEnum):
             members = self._bind(f"{target}_members", dict(inner._value2member_map_))
-            return "int", [f"{target} = {members}.get(v)", f"if {target} is None: raise Fallback"]
+            return "int", [f"{target} = {members}.get(v)", f"if {target} is None: raise NotFast"]
         if _str_tuple_type(inner):
             return "list", [f"{target} = _str_tuple(v)"]
         item = _object_tuple_type(inner)
@@ -178,7 +178,7 @@ class _Compiler:
             return "list", [
                 f"{items} = []",
                 f"for {src} in v:",
-                f"    if type({src}) is not dict: raise Fallback",
+                f"    if type({src}) is not dict: raise NotFast",
                 *(f"    {line}" for line in lines),
                 f"    {items}.append({built})",
                 f"{target} = tuple({items})",

@@ -21,16 +21,15 @@ from ._endpoints import (
 from ._json import dumps
 from ._outage_wait import DEFAULT_MAX_OUTAGE, OnOutage, check_outage_options, waiting_out_outages
 from ._pipeline import Pipeline, Request
-from .bulk import BulkResult, BulkRun, run_bulk
+from .bulk import AuthorizerLike, BulkResult, BulkRun, run_bulk
 from .domains import DomainCaller, ReconcileMode, ReconcileResult, reconcile
 from .errors import InvalidInputError
-from .models import AppInfo, Authorizer, DomainAction, ServerDomains, WebviewDomains
+from .models import AppInfo, DomainAction, ServerDomains, WebviewDomains
 
 __all__ = ["ManyCalls"]
 
 T = TypeVar("T")
 D = TypeVar("D", ServerDomains, WebviewDomains)
-AuthorizerLike = Authorizer | str
 _Call = Callable[[AuthorizerLike, CallStats], Coroutine[Any, Any, T]]
 
 

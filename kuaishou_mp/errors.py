@@ -15,6 +15,10 @@ The hierarchy::
     │   └── RequestTimeoutError      connect or total timeout, or the call's deadline
     ├── ResponseValidationError      JSON arrived but does not fit the model
     ├── PlatformUnavailableError     the platform is down: not sent (outage circuit open)
+    ├── TokenUnavailableError        no token for the app id, and no way to get one
+    │   ├── LockTimeoutError         another holder kept the refresh lock too long
+    │   └── TokenStorageError        the token storage failed (Redis unreachable, ...)
+    ├── LimiterUnavailableError      the shared limiter cannot reach Redis (fallback="fail")
     ├── InvalidInputError            (also a ValueError) refused before sending
     ├── InvalidPushError             a pushed message that cannot be verified or read
     └── ClientClosedError            (also a RuntimeError) the client was closed
@@ -37,6 +41,8 @@ __all__ = [
     "InvalidInputError",
     "InvalidPushError",
     "KuaishouError",
+    "LimiterUnavailableError",
+    "LockTimeoutError",
     "PlatformUnavailableError",
     "RateLimitedError",
     "RefreshTokenExpiredError",
@@ -44,6 +50,8 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "TokenExpiredError",
+    "TokenStorageError",
+    "TokenUnavailableError",
     "TransportError",
     "error_class_for",
 ]
@@ -279,6 +287,27 @@ class PlatformUnavailableError(KuaishouError):
     ) -> None:
         super().__init__(message, endpoint=endpoint, app_id=app_id)
         self.retry_after = retry_after
+
+
+class TokenUnavailableError(KuaishouError):
+    """The token provider has no token for this app id and no way to get one."""
+
+
+class LockTimeoutError(TokenUnavailableError):
+    """Another task or process held the refresh lock for longer than the manager waits."""
+
+
+class TokenStorageError(TokenUnavailableError):
+    """The token storage failed (Redis unreachable, timed out or answered an error)."""
+
+
+class LimiterUnavailableError(KuaishouError):
+    """The shared limiter could not reach Redis and its policy is ``fallback="fail"``.
+
+    Raised by :meth:`RedisLimiter.acquire <kuaishou_mp.redis.RedisLimiter.acquire>` instead of
+    letting a call go unlimited; the call is not sent. Retrying later (after
+    ``probe_interval``) tries Redis again.
+    """
 
 
 class InvalidInputError(KuaishouError, ValueError):

@@ -32,9 +32,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
+
+from ._validate import field, integer, number
 
 __all__ = ["InProcessLimiter", "Limiter", "RateLimit"]
 
@@ -73,40 +75,8 @@ class Limiter(Protocol):
         ...
 
 
-def _rate_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"RateLimit.{attribute.name} must be a number or None, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"RateLimit.{attribute.name} must be finite and > 0, got {value!r}")
-
-
-def _count(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"RateLimit.{attribute.name} must be an int >= 1, got {value!r}")
-
-
-_Validator = Callable[[object, "attrs.Attribute[Any]", object], None]
-
-
-def _number_in(low: float, high: float, *, low_ok: bool, high_ok: bool) -> _Validator:
-    lo, hi = "[" if low_ok else "(", "]" if high_ok else ")"
-
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        ok = (
-            not isinstance(value, bool)
-            and isinstance(value, (int, float))
-            and (low <= value if low_ok else low < value)
-            and (value <= high if high_ok else value < high)
-        )
-        if not ok:
-            raise ValueError(
-                f"RateLimit.{attribute.name} must be a number in {lo}{low}, {high}{hi}, "
-                f"got {value!r}"
-            )
-
-    return check
+_positive_rate = field("RateLimit", number, none_ok=True)
+_burst = field("RateLimit", integer)
 
 
 @attrs.frozen
@@ -145,27 +115,21 @@ class RateLimit:
             from the floor in fourteen (28 s), gently enough not to oscillate.
 
     Raises:
-        ValueError: A rate is not a finite number > 0, a burst is not an int >= 1, or an
-            adaptive knob is outside its range.
+        InvalidInputError: A rate is not a finite number > 0, a burst is not an int >= 1, or
+            an adaptive knob is outside its range (also a ``ValueError``).
     """
 
-    per_authorizer_qps: float | None = attrs.field(default=5.0, validator=_rate_or_none)
-    burst: int = attrs.field(default=1, validator=_count)
-    global_qps: float | None = attrs.field(default=None, validator=_rate_or_none)
-    global_burst: int = attrs.field(default=1, validator=_count)
+    per_authorizer_qps: float | None = attrs.field(default=5.0, validator=_positive_rate)
+    burst: int = attrs.field(default=1, validator=_burst)
+    global_qps: float | None = attrs.field(default=None, validator=_positive_rate)
+    global_burst: int = attrs.field(default=1, validator=_burst)
     adaptive: bool = True
-    slow_factor: float = attrs.field(
-        default=0.5, validator=_number_in(0.0, 1.0, low_ok=False, high_ok=False)
-    )
+    slow_factor: float = attrs.field(default=0.5, validator=field("RateLimit", number, high=1.0))
     min_factor: float = attrs.field(
-        default=0.05, validator=_number_in(0.0, 1.0, low_ok=False, high_ok=True)
+        default=0.05, validator=field("RateLimit", number, high=1.0, high_ok=True)
     )
-    recovery_after: float = attrs.field(
-        default=2.0, validator=_number_in(0.0, math.inf, low_ok=False, high_ok=False)
-    )
-    recovery_step: float = attrs.field(
-        default=1.25, validator=_number_in(1.0, math.inf, low_ok=False, high_ok=False)
-    )
+    recovery_after: float = attrs.field(default=2.0, validator=field("RateLimit", number))
+    recovery_step: float = attrs.field(default=1.25, validator=field("RateLimit", number, low=1.0))
 
     def build(
         self,

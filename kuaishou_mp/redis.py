@@ -109,7 +109,8 @@ import attrs
 import redis.asyncio
 
 from ._redis_support import bounded, connect, redis_errors
-from .errors import KuaishouError
+from ._validate import number, one_of, text
+from .errors import InvalidInputError, LimiterUnavailableError
 from .ratelimit import InProcessLimiter, RateLimit
 
 __all__ = ["Fallback", "LimiterUnavailableError", "RedisLimiter", "RedisLimiterStats"]
@@ -197,14 +198,6 @@ return string.format('%.17g', factor)
 """
 
 
-class LimiterUnavailableError(KuaishouError):
-    """The shared limiter could not reach Redis and its policy is ``fallback="fail"``.
-
-    Raised by :meth:`RedisLimiter.acquire` instead of letting a call go unlimited; the call is
-    not sent. Retrying later (after ``probe_interval``) tries Redis again.
-    """
-
-
 @attrs.frozen
 class RedisLimiterStats:
     """A snapshot of a :class:`RedisLimiter`'s counters since it was created.
@@ -239,22 +232,16 @@ class RedisLimiterStats:
 
 
 def _seconds(name: str, value: object, *, zero_ok: bool = False) -> float:
-    ok = (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and (value >= 0 if zero_ok else value > 0)
-    )
-    if not ok:
-        bound = ">= 0" if zero_ok else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)  # type: ignore[arg-type]
+    number(name, value, low_ok=zero_ok)
+    return float(value)  # type: ignore[arg-type]  # checked just above
 
 
 def _us(seconds: float) -> str:
     us = seconds * 1_000_000.0
     if not math.isfinite(us):
-        raise ValueError(f"a rate too small for the Redis limiter: interval of {seconds!r} s")
+        raise InvalidInputError(
+            f"a rate too small for the Redis limiter: interval of {seconds!r} s"
+        )
     return repr(us)
 
 
@@ -285,7 +272,7 @@ class RedisLimiter:
         owns_client: Close ``client`` in :meth:`aclose`.
 
     Raises:
-        ValueError: ``fallback`` is not one of the three policies, ``component_app_id`` or
+        InvalidInputError: ``fallback`` is not one of the three policies, ``component_app_id`` or
             ``prefix`` is empty, or a duration or the margin is out of range.
     """
 
@@ -303,14 +290,13 @@ class RedisLimiter:
         local_rate_limit: RateLimit | None = None,
         owns_client: bool = False,
     ) -> None:
-        if fallback not in _FALLBACKS:
-            raise ValueError(f"fallback must be one of {_FALLBACKS}, got {fallback!r}")
-        if not isinstance(component_app_id, str) or not component_app_id:
-            raise ValueError("component_app_id must be a non-empty string")
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError("prefix must be a non-empty string")
+        one_of("fallback", fallback, _FALLBACKS)
+        text("component_app_id", component_app_id)
+        text("prefix", prefix)
         if not isinstance(rate_limit, RateLimit):
-            raise ValueError(f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}")
+            raise InvalidInputError(
+                f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}"
+            )
         self._timeout = _seconds("timeout", timeout)
         self._probe_interval = _seconds("probe_interval", probe_interval)
         margin = 1.0 + _seconds("safety_margin", safety_margin, zero_ok=True)

@@ -18,10 +18,9 @@ Which calls are safe to repeat:
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
+from ._validate import field, integer, number
 from .errors import (
     AuthError,
     BadRequestError,
@@ -42,16 +41,10 @@ NEVER_RETRIED: tuple[type[BaseException], ...] = (
 """Business errors: repeating the call cannot change the answer, so no policy retries them."""
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be an integer >= 1, got {value!r}")
-
-
-def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None and attribute.name == "deadline":
-        return
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be a positive number, got {value!r}")
+_positive_int = field("RetryPolicy", integer)
+# Not bounded above: an infinite backoff cap or deadline means none.
+_positive = field("RetryPolicy", number, finite=False)
+_positive_or_none = field("RetryPolicy", number, finite=False, none_ok=True)
 
 
 @attrs.frozen
@@ -72,13 +65,13 @@ class RetryPolicy:
             throttled call sent back through the limiter spends no budget.
 
     Raises:
-        ValueError: A setting is out of range.
+        InvalidInputError: A setting is out of range (also a ``ValueError``).
     """
 
     max_attempts: int = attrs.field(default=4, validator=_positive_int)
     backoff_base: float = attrs.field(default=0.2, validator=_positive)
     backoff_max: float = attrs.field(default=5.0, validator=_positive)
-    deadline: float | None = attrs.field(default=60.0, validator=_positive)
+    deadline: float | None = attrs.field(default=60.0, validator=_positive_or_none)
     retry_on: tuple[type[BaseException], ...] = (TransportError, ServerError, RateLimitedError)
     budget: RetryBudget | None = attrs.field(factory=RetryBudget)
 

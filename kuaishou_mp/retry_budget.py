@@ -9,34 +9,16 @@ sliding window, retries may be at most ``ratio`` of the first attempts plus a sm
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import attrs
 
 from ._budget_meter import BudgetMeter
+from ._validate import field, number
 
 __all__ = ["RetryBudget"]
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and value >= 0)
-    ):
-        raise ValueError(
-            f"RetryBudget.{attribute.name} must be a finite number >= 0, got {value!r}"
-        )
-
-
-def _window(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise ValueError(f"RetryBudget.window must be a finite number > 0, got {value!r}")
+_non_negative = field("RetryBudget", number, low_ok=True)
+_window = field("RetryBudget", number)
 
 
 @attrs.frozen
@@ -55,7 +37,7 @@ class RetryBudget:
             client making few calls can still retry. Default 10.0.
 
     Raises:
-        ValueError: A setting is negative or not finite, or ``window`` is not > 0.
+        InvalidInputError: A setting is negative or not finite, or ``window`` is not > 0.
     """
 
     ratio: float = attrs.field(default=0.2, validator=_non_negative)

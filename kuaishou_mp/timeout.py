@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
+
+from ._validate import field, number
 
 __all__ = ["Timeout"]
 
 
-def _positive_or_none(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (
-        not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0
-    ):
-        raise ValueError(
-            f"Timeout.{attribute.name} must be a positive number or None, got {value!r}"
-        )
+_positive_or_none = field("Timeout", number, finite=False, none_ok=True)
 
 
 @attrs.frozen
@@ -45,7 +39,7 @@ class Timeout:
             ``value`` itself if it is a ``Timeout``, else ``Timeout(total=value)``.
 
         Raises:
-            ValueError: A number that is not positive.
+            InvalidInputError: A number that is not positive (also a ``ValueError``).
         """
         if isinstance(value, Timeout):
             return value

@@ -11,13 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, runtime_checkable
 
-from .errors import KuaishouError
+from .errors import TokenUnavailableError
 
 __all__ = ["InMemoryTokenProvider", "TokenProvider", "TokenUnavailableError"]
-
-
-class TokenUnavailableError(KuaishouError):
-    """The token provider has no token for this app id and no way to get one."""
 
 
 @runtime_checkable

@@ -2,7 +2,7 @@
 
 For any platform-shaped document, :mod:`kuaishou_mp._fast_structure` either builds the same
 model as the cattrs converter (same values and the same types: an enum member, not a bare int;
-a tuple, not a list) or raises ``Fallback``, and then the converter decides. It never accepts a
+a tuple, not a list) or raises ``NotFast``, and then the converter decides. It never accepts a
 document the converter refuses.
 """
 
@@ -28,7 +28,7 @@ from kuaishou_mp import (
     WebviewDomains,
 )
 from kuaishou_mp._convert import _fast, converter, structure
-from kuaishou_mp._fast_structure import Fallback, _Compiler, compile_fast
+from kuaishou_mp._fast_structure import NotFast, _Compiler, compile_fast
 from kuaishou_mp.errors import ResponseValidationError
 
 MODELS = {"app_info": AppInfo, "server_domain": ServerDomains, "webview_domain": WebviewDomains}
@@ -65,7 +65,7 @@ def test_the_fast_path_agrees_with_the_converter(data: st.DataObject, name: str)
     expected = converter_outcome(doc, cls)
     try:
         got = fast(doc)
-    except Fallback:
+    except NotFast:
         return
     assert not isinstance(expected, Exception), f"fast path accepted what cattrs refused: {doc}"
     assert_identical(got, expected)
@@ -177,7 +177,7 @@ def test_a_well_formed_answer_takes_the_fast_path() -> None:
 def test_anything_unusual_falls_back_to_the_converter(field: str, value: Any) -> None:
     fast = _fast[AppInfo]
     assert fast is not None
-    with pytest.raises(Fallback):
+    with pytest.raises(NotFast):
         fast({**WELL_FORMED, field: value})
 
 

@@ -10,6 +10,7 @@ import aiohttp
 
 from .._callstats import CallStats
 from .._client import DEFAULT_BASE_URL
+from .._default import DEFAULT, Default
 from .._endpoints import Endpoint
 from .._pipeline import Capacity, Observer, Pipeline, Request
 from .._session import ConnectionLimits, SessionHolder, check_client_options
@@ -32,15 +33,13 @@ from .models import AuthorizationCode, AuthorizerTokens, ComponentAccessToken, P
 
 __all__ = ["AuthClient"]
 
-_UNSET: Any = object()
-
 
 class AuthClient:
     """Typed calls for the platform-authorization endpoints of your third-party application.
 
     Holds the component app id and secret, and an ``aiohttp`` session (its own, created on
-    first use inside the running loop and closed by :meth:`close`, or one you inject, which is
-    never closed). Use it as an async context manager or call :meth:`close`::
+    first use inside the running loop and closed by :meth:`aclose`, or one you inject, which is
+    never closed). Use it as an async context manager or call :meth:`aclose`::
 
         async with AuthClient("ks_component_app_id", secret) as auth:
             await auth.start_push_ticket()
@@ -77,7 +76,7 @@ class AuthClient:
         base_url: str = DEFAULT_BASE_URL,
         session: aiohttp.ClientSession | None = None,
         timeout: Timeout | float | None = 10.0,
-        retry: RetryPolicy | None = _UNSET,
+        retry: RetryPolicy | Default | None = DEFAULT,
         error_codes: Mapping[int, type[APIError]] | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         hooks: Iterable[Hooks] | None = None,
@@ -101,7 +100,7 @@ class AuthClient:
             error_codes=error_table,
             max_bytes=max_response_bytes,
             base_url=self._base_url,
-            policy=RetryPolicy() if retry is _UNSET else (retry or RetryPolicy.none()),
+            policy=RetryPolicy() if isinstance(retry, Default) else (retry or RetryPolicy.none()),
             timeout=Timeout.of(timeout),
             observer=observer,
             capacity=capacity,
@@ -119,7 +118,7 @@ class AuthClient:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
+        """Whether :meth:`aclose` has been called."""
         return self._holder.closed
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -134,14 +133,19 @@ class AuthClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        await self.aclose()
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Close the client's own session (an injected one stays open). Idempotent.
 
         Calls made afterwards raise :class:`~kuaishou_mp.ClientClosedError`.
         """
         await self._holder.close()
+
+    async def close(self) -> None:
+        """Alias of :meth:`aclose`, kept for compatibility (``aclose`` is the spelling every
+        closable object of the SDK shares)."""
+        await self.aclose()
 
     # -- the five endpoints ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
+from .._validate import number
 from ..errors import InvalidInputError, KuaishouError, ResponseValidationError, TokenExpiredError
 from ..tokens import TokenUnavailableError
 from .client import AuthClient
@@ -31,9 +32,8 @@ _COMPONENT = None  # the lock and storage "app id" of the component token
 
 
 def _non_negative(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise InvalidInputError(f"{name} must be a number >= 0, got {value!r}")
-    return float(value)
+    number(name, value, low_ok=True, finite=False)
+    return float(value)  # type: ignore[arg-type]  # checked just above
 
 
 class TokenManager:
@@ -150,7 +150,7 @@ class TokenManager:
             return
         self._closed = True
         try:
-            await self._auth.close()
+            await self._auth.aclose()
         finally:
             await self._storage.aclose()
 

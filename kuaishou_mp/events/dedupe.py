@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, runtime_checkable
 
 from .._redis_support import bounded, redis_errors
+from .._validate import number, text
 from ..auth.storage import TokenStorageError
 
 if TYPE_CHECKING:
@@ -66,8 +67,7 @@ class InMemoryPushDedupe:
     """
 
     def __init__(self, *, ttl: float = DAY, clock: Callable[[], float] = time.monotonic) -> None:
-        if not ttl > 0:
-            raise ValueError(f"ttl must be positive, got {ttl!r}")
+        number("ttl", ttl, finite=False)
         self._ttl = ttl
         self._clock = clock
         # Insertion order is expiry order (one ttl for all), so expired entries are at the front.
@@ -138,7 +138,7 @@ class RedisPushDedupe:
         timeout: Seconds one Redis round trip may take.
 
     Raises:
-        ValueError: An argument is not positive, or ``prefix`` is empty.
+        InvalidInputError: An argument is not positive, or ``prefix`` is empty.
     """
 
     def __init__(
@@ -150,11 +150,9 @@ class RedisPushDedupe:
         lease: float = 60.0,
         timeout: float = 2.0,
     ) -> None:
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError("prefix must be a non-empty string")
+        text("prefix", prefix)
         for name, value in (("ttl", ttl), ("lease", lease), ("timeout", timeout)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
+            number(name, value, finite=False)
         self._client = client
         self._prefix = prefix
         self._ttl = max(1, int(ttl))

@@ -7,17 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ...tokens import TokenUnavailableError
+from ...errors import LockTimeoutError, TokenStorageError
 
 __all__ = ["LockTimeoutError", "StoredToken", "TokenStorage", "TokenStorageError"]
-
-
-class LockTimeoutError(TokenUnavailableError):
-    """Another task or process held the refresh lock for longer than the manager waits."""
-
-
-class TokenStorageError(TokenUnavailableError):
-    """The token storage failed (Redis unreachable, timed out or answered an error)."""
 
 
 @attrs.frozen

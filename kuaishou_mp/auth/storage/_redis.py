@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ..._redis_support import bounded, connect, redis_errors
+from ..._validate import number, text
 from ._protocol import LockTimeoutError, StoredToken, TokenStorageError
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class RedisLock:
         auto_extend: Run the watchdog (tests turn it off to simulate a dead holder).
 
     Raises:
-        ValueError: ``ttl`` is not positive or ``timeout`` is negative.
+        InvalidInputError: ``ttl`` is not positive or ``timeout`` is negative.
     """
 
     def __init__(
@@ -136,10 +137,8 @@ class RedisLock:
         op_timeout: float = 2.0,
         auto_extend: bool = True,
     ) -> None:
-        if not ttl > 0:
-            raise ValueError(f"ttl must be positive, got {ttl!r}")
-        if not timeout >= 0:
-            raise ValueError(f"timeout must be >= 0, got {timeout!r}")
+        number("ttl", ttl, finite=False)
+        number("timeout", timeout, low_ok=True, finite=False)
         self.key = key
         self.owner = secrets.token_hex(16)
         self._ops = _RedisOps(client, op_timeout)
@@ -262,7 +261,7 @@ class RedisTokenStorage:
         owns_client: Close ``client`` in :meth:`aclose`.
 
     Raises:
-        ValueError: ``prefix`` is empty or ``timeout`` is not positive.
+        InvalidInputError: ``prefix`` is empty or ``timeout`` is not positive.
     """
 
     def __init__(
@@ -274,10 +273,8 @@ class RedisTokenStorage:
         clock: Callable[[], float] = time.time,
         owns_client: bool = False,
     ) -> None:
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError("prefix must be a non-empty string")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, got {timeout!r}")
+        text("prefix", prefix)
+        number("timeout", timeout, finite=False)
         self._client = client
         self._ops = _RedisOps(client, timeout)
         self._prefix = prefix

@@ -1,0 +1,203 @@
+"""One home for each vocabulary: every exception in ``errors.py`` with its tree, and one
+spelling for closing."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import kuaishou_mp
+from kuaishou_mp import (
+    Client,
+    InvalidInputError,
+    RateLimit,
+    RetryBudget,
+    RetryPolicy,
+    Timeout,
+    errors,
+)
+from kuaishou_mp._validate import integer, number
+from kuaishou_mp.auth import AuthClient
+from kuaishou_mp.testing import FakeKuaishou
+
+
+def _classes_of(module: object) -> dict[str, type[BaseException]]:
+    return {
+        name: obj
+        for name, obj in vars(module).items()
+        if inspect.isclass(obj) and issubclass(obj, BaseException)
+    }
+
+
+def _tree() -> dict[str, str]:
+    """Each class in the docstring's tree, with its parent by indentation."""
+    doc = errors.__doc__ or ""
+    parents: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in doc.splitlines():
+        match = re.match(r"^[\s│├└─]*([A-Z]\w+Error)\b", line)
+        if match is None:
+            continue
+        name = match.group(1)
+        depth = match.start(1)  # the column: deeper classes are drawn further right
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            parents[name] = stack[-1][1]
+        stack.append((depth, name))
+    return parents
+
+
+def test_every_sdk_exception_is_defined_in_errors() -> None:
+    stray = set()
+    for name in dir(kuaishou_mp):
+        obj = getattr(kuaishou_mp, name)
+        sdk_error = inspect.isclass(obj) and issubclass(obj, errors.KuaishouError)
+        if sdk_error and obj.__module__ != "kuaishou_mp.errors":
+            stray.add(f"{obj.__module__}.{name}")
+    for module in ("tokens", "redis", "auth", "auth.storage"):
+        mod = __import__(f"kuaishou_mp.{module}", fromlist=["_"])
+        for name, cls in _classes_of(mod).items():
+            if issubclass(cls, errors.KuaishouError) and cls.__module__ != "kuaishou_mp.errors":
+                stray.add(f"{cls.__module__}.{name}")
+    assert stray == set()
+
+
+def test_the_docstring_tree_names_every_class_under_its_parent() -> None:
+    tree = _tree()
+    defined = {
+        name: cls
+        for name, cls in _classes_of(errors).items()
+        if cls.__module__ == "kuaishou_mp.errors" and issubclass(cls, errors.KuaishouError)
+    }
+    assert set(tree) | {"KuaishouError"} == set(defined)
+    for name, parent in tree.items():
+        assert defined[name].__mro__[1].__name__ == parent, name
+
+
+def test_the_tree_reader_reads_parents_by_column() -> None:
+    # The checker itself can fail: it reads each parent from where the class is drawn.
+    tree = _tree()
+    assert tree["TokenExpiredError"] == "AuthError"
+    assert tree["LockTimeoutError"] == "TokenUnavailableError"
+    assert tree["APIError"] == "KuaishouError"
+
+
+def test_errors_keep_their_old_import_paths() -> None:
+    from kuaishou_mp.auth.storage import LockTimeoutError, TokenStorageError
+    from kuaishou_mp.redis import LimiterUnavailableError
+    from kuaishou_mp.tokens import TokenUnavailableError
+
+    assert LockTimeoutError is errors.LockTimeoutError
+    assert TokenStorageError is errors.TokenStorageError
+    assert LimiterUnavailableError is errors.LimiterUnavailableError
+    assert (
+        TokenUnavailableError is errors.TokenUnavailableError is kuaishou_mp.TokenUnavailableError
+    )
+
+
+def test_invalid_input_is_also_a_value_error() -> None:
+    with pytest.raises(ValueError, match="x must be positive"):
+        raise errors.InvalidInputError("x must be positive")
+
+
+@pytest.mark.parametrize("cls", [Client, AuthClient])
+async def test_aclose_is_the_spelling_and_close_its_alias(cls: type[object]) -> None:
+    async with FakeKuaishou() as fake:
+        args = (fake.component_app_id,) if cls is Client else (fake.component_app_id, "secret")
+        first = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
+        await first.aclose()  # type: ignore[attr-defined]
+        assert first.closed  # type: ignore[attr-defined]
+        second = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
+        await second.close()  # type: ignore[attr-defined]
+        assert second.closed  # type: ignore[attr-defined]
+
+
+# -- one validation helper ----------------------------------------------------------------------
+
+BAD_SETTINGS: list[tuple[Callable[[], object], str]] = [
+    (lambda: RateLimit(per_authorizer_qps=0), "RateLimit.per_authorizer_qps"),
+    (lambda: RateLimit(global_qps=math.inf), "RateLimit.global_qps"),
+    (lambda: RateLimit(burst=0), "RateLimit.burst"),
+    (lambda: RateLimit(burst=True), "RateLimit.burst"),
+    (lambda: RateLimit(slow_factor=1.0), "RateLimit.slow_factor"),
+    (lambda: RateLimit(recovery_step=1.0), "RateLimit.recovery_step"),
+    (lambda: RetryPolicy(max_attempts=0), "RetryPolicy.max_attempts"),
+    (lambda: RetryPolicy(backoff_base=-1), "RetryPolicy.backoff_base"),
+    (lambda: RetryPolicy(deadline=math.nan), "RetryPolicy.deadline"),
+    (lambda: Timeout(total=0), "Timeout.total"),
+    (lambda: Timeout(connect="1"), "Timeout.connect"),  # type: ignore[arg-type]
+    (lambda: RetryBudget(ratio=-0.1), "RetryBudget.ratio"),
+    (lambda: RetryBudget(window=0), "RetryBudget.window"),
+    (lambda: Client("ks_c", timeout=-1), "Timeout.total"),
+]
+
+
+@pytest.mark.parametrize(("make", "name"), BAD_SETTINGS, ids=[n for _, n in BAD_SETTINGS])
+def test_every_configuration_object_refuses_a_bad_value_by_name(
+    make: Callable[[], object], name: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=re.escape(name)) as caught:
+        make()
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "ok"),
+    [
+        (1, {}, True),
+        (0, {}, False),
+        (0, {"low_ok": True}, True),
+        (-0.5, {"low": -1.0}, True),
+        (1.0, {"high": 1.0}, False),
+        (1.0, {"high": 1.0, "high_ok": True}, True),
+        (math.inf, {}, False),
+        (math.inf, {"finite": False}, True),
+        (math.nan, {"finite": False}, False),
+        (None, {}, False),
+        (None, {"none_ok": True}, True),
+        (True, {}, False),
+        ("1", {}, False),
+    ],
+)
+def test_number(value: object, rule: dict[str, Any], ok: bool) -> None:
+    if ok:
+        number("X.y", value, **rule)
+    else:
+        with pytest.raises(InvalidInputError, match=r"^X\.y must be .*, got "):
+            number("X.y", value, **rule)
+
+
+def test_number_says_the_rule() -> None:
+    with pytest.raises(InvalidInputError, match=r"X\.y must be a finite number in \(0, 1\], got 2"):
+        number("X.y", 2, high=1.0, high_ok=True)
+    with pytest.raises(InvalidInputError, match=r"X\.y must be a finite number > 0 or None"):
+        number("X.y", -1, none_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"), [(1, True), (5, True), (0, False), (True, False), (1.0, False)]
+)
+def test_integer(value: object, ok: bool) -> None:
+    if ok:
+        integer("X.n", value)
+    else:
+        with pytest.raises(InvalidInputError, match=r"X\.n must be an integer >= 1"):
+            integer("X.n", value)
+
+
+def test_default_is_a_documented_sentinel_meaning_left_out() -> None:
+    assert repr(kuaishou_mp.DEFAULT) == "DEFAULT"
+    for func in (Client.__init__, Client.with_options, AuthClient.__init__):
+        defaults = {p.default for p in inspect.signature(func).parameters.values()}
+        assert all("_UNSET" not in repr(d) and "object at" not in repr(d) for d in defaults)
+    # Passed explicitly, it means what leaving the argument out means.
+    explicit = Client("ks_c", rate_limit=kuaishou_mp.DEFAULT, retry=kuaishou_mp.DEFAULT)
+    implicit = Client("ks_c")
+    assert explicit._pipeline.policy == implicit._pipeline.policy
+    assert type(explicit._pipeline.limiter) is type(implicit._pipeline.limiter)
