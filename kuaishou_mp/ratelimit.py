@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._rate_params import rate_params
 from ._validate import field, integer, number
 
 __all__ = ["InProcessLimiter", "Limiter", "RateLimit"]
@@ -200,28 +201,21 @@ class InProcessLimiter:
         """
         self._clock = clock
         self._sleep = sleep
-        qps = rate_limit.per_authorizer_qps
-        self._keys: dict[str, _Key | float] | None = None if qps is None else {}
-        self._rate = 0.0 if qps is None else float(qps)
-        self._interval = 0.0 if qps is None else 1.0 / qps
-        # The tolerance stays that of the configured rate: a slowed key bursts less, and the
-        # exactness bound holds whatever the adaptive factor.
-        self._tau = (rate_limit.burst - 1) * self._interval
-        self._adaptive = rate_limit.adaptive and qps is not None
-        self._slow = rate_limit.slow_factor
-        self._floor = rate_limit.min_factor
-        self._recovery_after = rate_limit.recovery_after
-        self._step = rate_limit.recovery_step
-        # Time after a penalty by which even a key at the floor is back to 1.0.
-        steps = math.ceil(
-            math.log(1.0 / rate_limit.min_factor) / math.log(rate_limit.recovery_step)
-        )
-        self._forget_after = rate_limit.recovery_after * steps
+        p = rate_params(rate_limit)
+        self._keys: dict[str, _Key | float] | None = None if p.rate is None else {}
+        self._rate = p.rate or 0.0
+        # Copied to attributes: the hot path reads them on every call.
+        self._interval = p.interval
+        self._tau = p.tau
+        self._adaptive = p.adaptive
+        self._slow = p.slow_factor
+        self._floor = p.min_factor
+        self._recovery_after = p.recovery_after
+        self._step = p.recovery_step
+        self._forget_after = p.forget_after
         self._high_water = _MIN_HIGH_WATER
-        # Without a global limit, an interval of 0 makes the global GCRA admit everything.
-        g = rate_limit.global_qps
-        self._g_interval = 0.0 if g is None else 1.0 / g
-        self._g_tau = (rate_limit.global_burst - 1) * self._g_interval
+        self._g_interval = p.global_interval
+        self._g_tau = p.global_tau
         self._g_tat = -math.inf
 
     def __len__(self) -> int:

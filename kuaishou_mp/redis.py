@@ -75,24 +75,8 @@ the first answer ends the outage (logged at INFO). Policies:
 Around a switch (Redis to local or back) calls already waiting keep their slot from the other
 side, so a window straddling the switch may briefly hold more than ``rate + burst`` calls.
 
-Running one job over many machines
-----------------------------------
-1. Shard the authorizers across workers with the job system you already have (Celery, RQ,
-   Kubernetes indexed jobs, Airflow task mapping, a SQL ``WHERE hash(app_id) % N = k``...): each
-   worker runs one bulk run over its shard with one :class:`~kuaishou_mp.Client`. This SDK adds
-   no coordinator of its own; no authorizer should be in two shards of one job.
-2. Give every worker (and your web app, which calls for the same authorizers) a
-   :class:`RedisLimiter` with the same ``RateLimit``, ``component_app_id`` and ``prefix``. The
-   per-authorizer limit then holds whoever calls, and ``global_qps`` caps the whole component.
-3. Size concurrency per worker as usual: waiting for the limiter costs a sleeping task, not a
-   connection; each concurrent acquire holds a Redis connection for one round trip.
-4. Watch: 400002 answers (``BulkSummary`` errors, the client's logs) which should stay near zero
-   (if not, lower ``per_authorizer_qps`` or raise ``safety_margin``); limiter wait time
-   (:attr:`RedisLimiter.stats` ``wait_seconds`` / ``max_wait``), which tells you the limit, not
-   the platform, sets your pace; Redis latency (``redis_seconds / redis_calls`` and
-   ``max_redis_seconds``, plus Redis's own ``LATENCY`` and ``INFO commandstats`` for
-   ``evalsha``), which should stay around a millisecond; and outages (``outages``,
-   ``fallback_acquires``, the warning).
+Running one job over many machines (sharding, sizing, what to watch) is the Redis recipe in the
+documentation ("One job over many machines").
 """
 
 from __future__ import annotations
@@ -105,9 +89,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-import attrs
 import redis.asyncio
 
+from ._rate_params import rate_params
+from ._redis_limiter_lua import limiter_script
+from ._redis_limiter_stats import RedisLimiterStats
 from ._redis_support import bounded, connect, redis_errors
 from ._validate import number, one_of, text
 from .errors import InvalidInputError, LimiterUnavailableError
@@ -121,128 +107,10 @@ Fallback = Literal["local", "fail", "allow"]
 """What :class:`RedisLimiter` does while Redis is unreachable: see the module docs."""
 
 _FALLBACKS: Final = ("local", "fail", "allow")
-_GLOBAL: Final = "*global*"
 # Seconds per second by which the Redis-to-local clock offset estimate is let go stale: above
 # the 500 ppm an NTP daemon may slew either clock by.
 _OFFSET_AGING: Final = 0.001
 _REDIS_ERRORS: Final = redis_errors()
-
-# One script for the three operations, so one SHA is loaded per configuration: the limits
-# are constants written into its first line (see RedisLimiter.__init__), so a call carries two
-# keys and the operation only (encoding ten numbers per call cost more than running the
-# script). Times are microseconds of Redis time, stored as integers ('%.0f': Lua's tostring
-# would print 1.7e15 with 14 digits). KEYS[1] the authorizer's hash, KEYS[2] the global key.
-# ARGV[1] the operation: 'a' acquire, 'p' penalize, 'r' read the rate factor. Constants:
-# interval and tau per authorizer (interval 0 = no per-authorizer limit), global interval
-# and tau (0 = none), slow_factor, min_factor, recovery_step, recovery_after, forget_after.
-_LUA_CONSTANTS: Final = "local T, tau, gT, gtau, slow, low_floor, step, rec, forget = "
-_LUA_BODY: Final = """
-if redis.replicate_commands then redis.replicate_commands() end -- no-op on Redis >= 7
-local op = ARGV[1]
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local function int(x) return string.format('%.0f', math.ceil(x)) end
-local function ms(us) return math.ceil(us / 1000) + 1 end
-
-local key = KEYS[1]
-local tat, low, pen = now, 1, nil
-local stale = false
-if T > 0 then
-  local h = redis.call('HMGET', key, 't', 'l', 'p')
-  tat = tonumber(h[1]) or now
-  low = tonumber(h[2]) or 1
-  pen = tonumber(h[3])
-end
-local factor = 1
-if pen then
-  local quiet = math.max(now - pen, 0)
-  if quiet >= forget then
-    pen = nil
-    stale = true
-  else
-    factor = math.min(1, low * step ^ math.floor(quiet / rec))
-  end
-end
-
-if op == 'a' then
-  local slot = now
-  if T > 0 then slot = math.max(now, tat - tau) end
-  if gT > 0 then
-    local g = tonumber(redis.call('GET', KEYS[2])) or now
-    slot = math.max(slot, g - gtau)
-    local gnew = math.max(g, slot) + gT
-    redis.call('SET', KEYS[2], int(gnew), 'PX', ms(gnew - now))
-  end
-  if T > 0 then
-    local new = math.max(tat, slot) + T / factor
-    redis.call('HSET', key, 't', int(new))
-    local live = new - now
-    if pen then
-      live = math.max(live, pen + forget - now)
-    elseif stale then
-      redis.call('HDEL', key, 'l', 'p')
-    end
-    redis.call('PEXPIRE', key, ms(live))
-  end
-  return {now, math.ceil(slot - now)}
-elseif op == 'p' then
-  if T == 0 then return 0 end
-  if pen and now - pen < T / factor then return 0 end
-  factor = math.max(factor * slow, low_floor)
-  local new = math.max(tat, now + tau) + T / factor
-  redis.call('HSET', key, 't', int(new), 'l', string.format('%.17g', factor), 'p', int(now))
-  redis.call('PEXPIRE', key, ms(math.max(new - now, forget)))
-  return 1
-end
-return string.format('%.17g', factor)
-"""
-
-
-@attrs.frozen
-class RedisLimiterStats:
-    """A snapshot of a :class:`RedisLimiter`'s counters since it was created.
-
-    Attributes:
-        acquires: Calls to :meth:`RedisLimiter.acquire`.
-        redis_acquires: Acquires decided by the Redis script.
-        fallback_acquires: Acquires decided by the fallback policy while Redis was unavailable.
-        waits: Acquires that had to wait for their slot.
-        wait_seconds: Total seconds callers slept for their slot (Redis or local limiter).
-        max_wait: Longest single wait, in seconds.
-        redis_calls: Script calls that got an answer (acquire, penalize, current_rate).
-        redis_seconds: Total round-trip time of those calls; divide by ``redis_calls``.
-        max_redis_seconds: Slowest answered round trip.
-        redis_errors: Script calls that failed or timed out.
-        outages: Times the limiter switched from Redis to the fallback policy.
-        using_redis: Whether the limiter currently uses Redis (``False`` during an outage).
-    """
-
-    acquires: int
-    redis_acquires: int
-    fallback_acquires: int
-    waits: int
-    wait_seconds: float
-    max_wait: float
-    redis_calls: int
-    redis_seconds: float
-    max_redis_seconds: float
-    redis_errors: int
-    outages: int
-    using_redis: bool
-
-
-def _seconds(name: str, value: object, *, zero_ok: bool = False) -> float:
-    number(name, value, low_ok=zero_ok)
-    return float(value)  # type: ignore[arg-type]  # checked just above
-
-
-def _us(seconds: float) -> str:
-    us = seconds * 1_000_000.0
-    if not math.isfinite(us):
-        raise InvalidInputError(
-            f"a rate too small for the Redis limiter: interval of {seconds!r} s"
-        )
-    return repr(us)
 
 
 class RedisLimiter:
@@ -297,35 +165,22 @@ class RedisLimiter:
             raise InvalidInputError(
                 f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}"
             )
-        self._timeout = _seconds("timeout", timeout)
-        self._probe_interval = _seconds("probe_interval", probe_interval)
-        margin = 1.0 + _seconds("safety_margin", safety_margin, zero_ok=True)
+        number("timeout", timeout)
+        number("probe_interval", probe_interval)
+        number("safety_margin", safety_margin, low_ok=True)
+        self._timeout = float(timeout)
+        self._probe_interval = float(probe_interval)
+        margin = 1.0 + float(safety_margin)
         self._client = client
         self._owns_client = owns_client
         self._fallback: Fallback = fallback
         self._key_prefix = f"{prefix}:{component_app_id}:rl:"
-        self._global_key = self._key_prefix + _GLOBAL
-
-        rl = rate_limit
-        qps, g_qps = rl.per_authorizer_qps, rl.global_qps
-        self._rate = qps
-        interval = 0.0 if qps is None else margin / qps
-        g_interval = 0.0 if g_qps is None else margin / g_qps
-        self._limited = qps is not None or g_qps is not None
-        self._adaptive = rl.adaptive and qps is not None
-        steps = math.ceil(math.log(1.0 / rl.min_factor) / math.log(rl.recovery_step))
-        constants = (
-            _us(interval),
-            _us((rl.burst - 1) * interval),
-            _us(g_interval),
-            _us((rl.global_burst - 1) * g_interval),
-            repr(float(rl.slow_factor)),
-            repr(float(rl.min_factor)),
-            repr(float(rl.recovery_step)),
-            _us(rl.recovery_after),
-            _us(rl.recovery_after * steps),
-        )
-        self._script = client.register_script(_LUA_CONSTANTS + ", ".join(constants) + _LUA_BODY)
+        self._global_key = self._key_prefix + "*global*"  # no app id has a "*"
+        params = rate_params(rate_limit, margin=margin)
+        self._rate = params.rate
+        self._limited = params.interval > 0 or params.global_interval > 0
+        self._adaptive = params.adaptive
+        self._script = client.register_script(limiter_script(params))
         self._acquire_args = ("a",)
         self._penalize_args = ("p",)
         self._rate_args = ("r",)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
@@ -15,8 +15,15 @@ from .._client import DEFAULT_BASE_URL, Client
 from ..bulk import BulkRun
 from ..domains import ReconcileMode
 from ..models import DomainAction, ServerDomains, WebviewDomains
-from ._io import APP_IDS_HELP, FORMAT_HELP
 from ._job import JobOptions, Target, run_batch
+from ._options import (
+    batch_options,
+    check_lists,
+    domain_option,
+    parse_domains,
+    server_domain_options,
+    server_lists,
+)
 
 __all__ = ["cli"]
 
@@ -28,135 +35,6 @@ Output: one JSON line per authorizer, as results complete:
   {"app_id": ..., "ok": false, "error": {"type": ..., "code": ..., "message": ...}}
 Exit codes: 0 all succeeded, 1 some failed, 2 bad usage or input file, 130 interrupted.
 """
-
-_SERVER_LISTS = ("request", "socket", "upload_file", "download_file", "udp")
-
-
-def _batch_options(command: F) -> F:
-    """Add the options every batch command shares (collected into a JobOptions)."""
-    options = [
-        click.option(
-            "--authorizers",
-            required=True,
-            metavar="FILE",
-            help=f"The mini-programs to call: {FORMAT_HELP}; with --token-store, "
-            f"{APP_IDS_HELP}. '-' reads standard input. The whole file is checked before any "
-            "call; a bad line (or an app id listed twice) exits 2 naming the line.",
-        ),
-        click.option(
-            "--token-store",
-            envvar="KUAISHOU_TOKEN_STORE",
-            default=None,
-            metavar="URL",
-            help="Take tokens from this shared Redis (redis://, rediss:// or unix://; env "
-            "KUAISHOU_TOKEN_STORE), where `kuaishou-mp serve-events` keeps the pushed ticket: "
-            "the authorizers file then lists app ids only, and tokens are obtained and renewed "
-            "as needed. Needs --component-app-secret.",
-        ),
-        click.option(
-            "--component-app-secret",
-            envvar="KUAISHOU_COMPONENT_APP_SECRET",
-            default=None,
-            help="Your third-party application's secret (env KUAISHOU_COMPONENT_APP_SECRET), "
-            "for --token-store. Never printed.",
-        ),
-        click.option(
-            "--output",
-            "-o",
-            default="-",
-            metavar="FILE",
-            help="Where the JSON lines go (default: standard output). Lines are flushed as "
-            "results complete. Never contains a token.",
-        ),
-        click.option(
-            "--resume",
-            is_flag=True,
-            help="Skip app ids already present in --output (succeeded or failed) and append "
-            "to it; continues a run that was interrupted. The exit code then also counts the "
-            "failed lines already there. A missing file starts a fresh run.",
-        ),
-        click.option(
-            "--concurrency",
-            "-c",
-            type=click.IntRange(min=1),
-            default=100,
-            show_default=True,
-            help="Calls in flight at once.",
-        ),
-        click.option(
-            "--qps",
-            type=click.FloatRange(min=0, min_open=True),
-            default=None,
-            help="Calls per second per authorizer (the SDK's RateLimit default, 5, when "
-            "omitted); slowed further when the platform throttles.",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=10.0,
-            show_default=True,
-            help="Seconds per attempt; failed attempts are retried by the SDK's default policy.",
-        ),
-        click.option(
-            "--base-url",
-            envvar="KUAISHOU_BASE_URL",
-            default=DEFAULT_BASE_URL,
-            show_default=True,
-            help="The platform's base URL (env KUAISHOU_BASE_URL), e.g. a local fake-server.",
-        ),
-        click.option(
-            "--component-app-id",
-            envvar="KUAISHOU_COMPONENT_APP_ID",
-            required=True,
-            help="Your third-party application's app id (env KUAISHOU_COMPONENT_APP_ID).",
-        ),
-        click.option(
-            "--progress/--quiet",
-            default=None,
-            help="Show the progress bar and summary on standard error (default: only when it "
-            "is a terminal) / show nothing but errors.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _domains(values: Sequence[str]) -> list[str] | None:
-    """Repeated and comma-separated values as one list; None when the option was not given.
-
-    ``--webview ''`` gives an empty list, so ``set`` can clear a list.
-    """
-    if not values:
-        return None
-    return [part.strip() for value in values for part in value.split(",") if part.strip()]
-
-
-def _domain_option(name: str, what: str) -> Callable[[F], F]:
-    flag = "--" + name.replace("_", "-")
-    return click.option(
-        flag,
-        name,
-        multiple=True,
-        metavar="DOMAIN",
-        help=f"A domain for the {what} list; repeat or separate with commas.",
-    )
-
-
-def _server_domain_options(command: F) -> F:
-    for name in reversed(_SERVER_LISTS):
-        command = _domain_option(name, name)(command)
-    return command
-
-
-def _check_lists(action: str, lists: dict[str, list[str] | None]) -> None:
-    """Refuse what the SDK would refuse, in terms of this command line's flags."""
-    flags = ", ".join("--" + name.replace("_", "-") for name in lists)
-    given = any(values is not None for values in lists.values())
-    if action == DomainAction.GET.value and given:
-        raise click.UsageError(f"'get' takes no domain options ({flags})")
-    if action != DomainAction.GET.value and not given:
-        raise click.UsageError(f"{action!r} needs at least one of {flags}")
 
 
 def _finish(code: int) -> None:
@@ -203,7 +81,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 
 @cli.command("app-info", epilog=_EPILOG)
-@_batch_options
+@batch_options
 def app_info(**job: Any) -> None:
     """Read the basic info of every mini-program in --authorizers.
 
@@ -222,17 +100,9 @@ _ACTIONS = click.Choice([a.value for a in DomainAction])
 
 @cli.command("server-domain", epilog=_EPILOG)
 @click.argument("action", type=_ACTIONS)
-@_server_domain_options
-@_batch_options
-def server_domain(
-    action: str,
-    request: tuple[str, ...],
-    socket: tuple[str, ...],
-    upload_file: tuple[str, ...],
-    download_file: tuple[str, ...],
-    udp: tuple[str, ...],
-    **job: Any,
-) -> None:
+@server_domain_options
+@batch_options
+def server_domain(action: str, **job: Any) -> None:
     """Add, delete, set (overwrite) or get the server domains of every mini-program.
 
     ACTION is add, delete, set or get. Lists you do not name are left alone (and `get` takes
@@ -241,25 +111,16 @@ def server_domain(
     "udp": [...]}. Deleting a domain a mini-program does not have fails for it with
     DomainNotFoundError (403106).
     """
-    lists = {
-        "request": _domains(request),
-        "socket": _domains(socket),
-        "upload_file": _domains(upload_file),
-        "download_file": _domains(download_file),
-        "udp": _domains(udp),
-    }
-    _check_lists(action, lists)
+    # Any: the keyword names are ServerDomains.LISTS, which a dict type cannot spell.
+    lists: dict[str, Any] = server_lists(job)
+    check_lists(action, lists)
 
     def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_server_domain(
             authorizers,
             action,
             concurrency=concurrency,
-            request=lists["request"],
-            socket=lists["socket"],
-            upload_file=lists["upload_file"],
-            download_file=lists["download_file"],
-            udp=lists["udp"],
+            **lists,
         )
 
     _finish(run_batch(JobOptions(**job), f"server-domain {action}", start))
@@ -267,16 +128,16 @@ def server_domain(
 
 @cli.command("webview-domain", epilog=_EPILOG)
 @click.argument("action", type=_ACTIONS)
-@_domain_option("webview", "webview")
-@_batch_options
+@domain_option("webview", "webview")
+@batch_options
 def webview_domain(action: str, webview: tuple[str, ...], **job: Any) -> None:
     """Add, delete, set (overwrite) or get the webview domains of every mini-program.
 
     ACTION is add, delete, set or get; `get` takes no --webview, `set --webview ''` clears the
     list. Each result is {"webview": [...]} after the action.
     """
-    domains = _domains(webview)
-    _check_lists(action, {"webview": domains})
+    domains = parse_domains(webview)
+    check_lists(action, {"webview": domains})
 
     def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_webview_domain(
@@ -334,28 +195,11 @@ def _need_domains(lists: dict[str, list[str] | None]) -> dict[str, list[str]]:
 @reconcile.command("server", epilog=_RECONCILE_EPILOG)
 @_MODE
 @_DRY_RUN
-@_server_domain_options
-@_batch_options
-def reconcile_server(
-    mode: str,
-    dry_run: bool,
-    request: tuple[str, ...],
-    socket: tuple[str, ...],
-    upload_file: tuple[str, ...],
-    download_file: tuple[str, ...],
-    udp: tuple[str, ...],
-    **job: Any,
-) -> None:
+@server_domain_options
+@batch_options
+def reconcile_server(mode: str, dry_run: bool, **job: Any) -> None:
     """Reconcile the server domain lists (request, socket, upload-file, download-file, udp)."""
-    given = _need_domains(
-        {
-            "request": _domains(request),
-            "socket": _domains(socket),
-            "upload_file": _domains(upload_file),
-            "download_file": _domains(download_file),
-            "udp": _domains(udp),
-        }
-    )
+    given = _need_domains(server_lists(job))
     desired = ServerDomains(**given)
 
     def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
@@ -370,11 +214,11 @@ def reconcile_server(
 @reconcile.command("webview", epilog=_RECONCILE_EPILOG)
 @_MODE
 @_DRY_RUN
-@_domain_option("webview", "webview")
-@_batch_options
+@domain_option("webview", "webview")
+@batch_options
 def reconcile_webview(mode: str, dry_run: bool, webview: tuple[str, ...], **job: Any) -> None:
     """Reconcile the webview (business) domains."""
-    desired = WebviewDomains(**_need_domains({"webview": _domains(webview)}))
+    desired = WebviewDomains(**_need_domains({"webview": parse_domains(webview)}))
 
     def start(client: Client, authorizers: list[Target], concurrency: int) -> BulkRun[Any]:
         return client.bulk_reconcile_webview_domains(

@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from ..models import ServerDomains
+
 __all__ = [
     "SERVER_DOMAIN_KEYS",
     "RecordedRequest",
@@ -16,7 +18,7 @@ __all__ = [
     "default_webview_domains",
 ]
 
-SERVER_DOMAIN_KEYS: tuple[str, ...] = ("request", "socket", "upload_file", "download_file", "udp")
+SERVER_DOMAIN_KEYS: tuple[str, ...] = ServerDomains.LISTS
 """The five server-domain lists, in the order the platform answers them."""
 
 _NOT_HOSTNAME = re.compile(r"[^a-z0-9-]+")
