@@ -222,8 +222,11 @@ class InProcessLimiter:
         """Number of authorizers currently holding state (0 without per-authorizer limits)."""
         return 0 if self._keys is None else len(self._keys)
 
-    def current_rate(self, key: str) -> float | None:
+    async def current_rate(self, key: str) -> float | None:
         """The rate ``key`` is currently held to, after adaptive slow-down and recovery.
+
+        A coroutine, as :meth:`kuaishou_mp.redis.RedisLimiter.current_rate` is (which must
+        ask Redis), so code reading the rate works with either limiter; it never suspends.
 
         Args:
             key: The authorizer's app id.

@@ -78,12 +78,12 @@ async def call(lim: InProcessLimiter, key: str, when: float, log: list[tuple[str
     log.append((key, now()))
 
 
-def run_now(coro: Coroutine[Any, Any, None]) -> None:
-    """Run ``coro`` to completion, failing if it suspends even once."""
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion and return its value, failing if it suspends even once."""
     try:
         coro.send(None)
-    except StopIteration:
-        return
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
     coro.close()
     raise AssertionError("acquire suspended")
 
@@ -160,7 +160,7 @@ def test_without_per_authorizer_limit_nothing_is_limited_or_stored() -> None:
     run_now(lim.penalize("same"))
     run_now(lim.acquire("same"))
     assert len(lim) == 0
-    assert lim.current_rate("same") is None
+    assert run_now(lim.current_rate("same")) is None
 
 
 # --- exactness ---------------------------------------------------------------------------------
@@ -436,12 +436,12 @@ def test_penalized_key_is_kept_until_recovered_then_dropped() -> None:
     clock = FakeClock()
     lim = RateLimit(per_authorizer_qps=5.0).build(clock=clock, sleep=no_sleep)
     run_now(lim.penalize("slow"))
-    assert lim.current_rate("slow") == 2.5
+    assert run_now(lim.current_rate("slow")) == 2.5
     for i in range(3_000):  # several sweeps while "slow" is idle but not recovered
         clock.t = 1.0 + i * 1e-4
         run_now(lim.acquire(f"app{i}"))
     clock.t = 1.9
-    assert lim.current_rate("slow") == 2.5
+    assert run_now(lim.current_rate("slow")) == 2.5
     # Long after full recovery, with every other key idle: one sweep leaves only the newest.
     for i in range(10_000):
         clock.t = 100.0 + i
@@ -466,7 +466,7 @@ def test_penalize_slows_the_key_and_it_recovers_gradually() -> None:
         rates = []
         for t in [1.9, 2.1, 4.1, 6.1, 8.1, 20.0]:
             await at(t)
-            rates.append(lim.current_rate("k"))
+            rates.append(await lim.current_rate("k"))
         await asyncio.gather(*(call(lim, "k", 20.0, log) for _ in range(3)))
         await lim.penalize("other")
         return [t for _, t in log], rates
@@ -506,31 +506,31 @@ def test_penalties_in_quick_succession_count_once_and_stop_at_the_floor() -> Non
     lim = RateLimit(per_authorizer_qps=5.0).build(clock=clock, sleep=no_sleep)
     for _ in range(50):  # a whole window of in-flight calls failing together
         run_now(lim.penalize("k"))
-    assert lim.current_rate("k") == 2.5
+    assert run_now(lim.current_rate("k")) == 2.5
     clock.t = 0.39  # still within one current interval (0.4 s)
     run_now(lim.penalize("k"))
-    assert lim.current_rate("k") == 2.5
+    assert run_now(lim.current_rate("k")) == 2.5
     clock.t = 0.4
     run_now(lim.penalize("k"))
-    assert lim.current_rate("k") == 1.25
+    assert run_now(lim.current_rate("k")) == 1.25
 
 
 def test_repeated_penalties_stop_at_the_floor() -> None:
     clock = FakeClock()
     lim = RateLimit(per_authorizer_qps=5.0, recovery_after=1e6).build(clock=clock, sleep=no_sleep)
     for _ in range(10):
-        rate = lim.current_rate("k")
+        rate = run_now(lim.current_rate("k"))
         assert rate is not None
         clock.t += 1.01 / rate  # just past one current interval: every penalty counts
         run_now(lim.penalize("k"))
-    assert lim.current_rate("k") == pytest.approx(0.25)  # min_factor 0.05
+    assert run_now(lim.current_rate("k")) == pytest.approx(0.25)  # min_factor 0.05
 
 
 def test_penalize_is_ignored_when_not_adaptive() -> None:
     clock = FakeClock()
     lim = RateLimit(adaptive=False).build(clock=clock, sleep=no_sleep)
     run_now(lim.penalize("k"))
-    assert lim.current_rate("k") == 5.0
+    assert run_now(lim.current_rate("k")) == 5.0
     run_now(lim.acquire("k"))
 
 
