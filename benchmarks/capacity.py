@@ -31,11 +31,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks._process import fake_process
+from benchmarks._timeline import svg
 
 if TYPE_CHECKING:
     from kuaishou_mp.testing import FakeKuaishou
 
 RESULTS = Path(__file__).parent / "results"
+PLOTS = Path(__file__).parent.parent / "docs" / "assets"
 
 SCENARIOS: dict[str, dict[str, Any]] = {
     "limit300": {"n": 6000, "concurrency": 200, "component_qps": 300, "outage": False},
@@ -87,6 +89,7 @@ class _CountingHandler(logging.Handler):
 
 
 async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> dict[str, Any]:
+    from benchmarks._timeline import Timeline
     from kuaishou_mp import Authorizer, Client
 
     authorizers = [Authorizer(r["app_id"], r["access_token"]) for r in state["authorizers"]]
@@ -94,7 +97,9 @@ async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> 
     attempts: collections.Counter[int] = collections.Counter()
     reported: collections.Counter[str] = collections.Counter()
     started = time.monotonic()
-    client = Client("ks_component_test", base_url=base_url)  # every setting a default
+    # Every setting a default; the timeline only listens (a few µs per attempt).
+    timeline = Timeline()
+    client = Client("ks_component_test", base_url=base_url, hooks=[timeline])
     async with client, client.bulk_app_info(authorizers, concurrency=concurrency) as run:
         async for r in run:
             reported[r.app_id] += 1
@@ -111,6 +116,7 @@ async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> 
         "attempts_histogram": dict(sorted(attempts.items())),
         "every_authorizer_once": every_once,
         "ok_per_s": round(outcomes["ok"] / elapsed, 1),
+        "timeline": timeline.series(),
     }
 
 
@@ -197,6 +203,16 @@ def main() -> None:
         paths.append(RESULTS / "capacity-baseline.json")
     for path in paths:
         path.write_text(json.dumps(out, indent=2) + "\n")
+        print(f"wrote {path}")
+    for report in reports:
+        if report["component_qps"] is None:
+            continue
+        path = PLOTS / f"learned-rate-{report['scenario']}.svg"
+        title = (
+            f"{report['scenario']}: {report['authorizers']:,} authorizers, concurrency "
+            f"{report['concurrency']}, default client"
+        )
+        path.write_text(svg(report["timeline"], report["component_qps"], title))
         print(f"wrote {path}")
 
 
