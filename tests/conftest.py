@@ -63,16 +63,18 @@ class MakeClient(Protocol):
 def build_client(fake: FakeKuaishou, /, **options: Unpack[ClientOptions]) -> Client:
     """A client of ``fake`` with the test defaults, which ``options`` override.
 
-    The defaults: ``base_url`` is the fake's, retries back off for milliseconds
-    (:func:`~kuaishou_mp.testing.pytest_plugin.fast_retry_policy`) and the per-authorizer rate
-    is 1000 calls per second, so limiting stays on without pacing tests that make many quick
-    calls. Prefer the ``make_client`` fixture, which also closes what it built.
+    The defaults: ``base_url`` is the fake's (pass one for a fake served otherwise), retries
+    back off for milliseconds (:func:`~kuaishou_mp.testing.pytest_plugin.fast_retry_policy`)
+    and the per-authorizer rate is 1000 calls per second, so limiting stays on without pacing
+    tests that make many quick calls. Prefer the ``make_client`` fixture, which also closes
+    what it built.
     """
     defaults: ClientOptions = {
-        "base_url": fake.base_url,
         "retry": fast_retry_policy(),
         "rate_limit": RateLimit(per_authorizer_qps=1000),
     }
+    if "base_url" not in options:  # a fake served otherwise (test_tls's) has no base_url
+        defaults["base_url"] = fake.base_url
     merged: ClientOptions = {**defaults, **options}
     return Client(fake.component_app_id, **merged)
 
