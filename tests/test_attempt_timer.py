@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from kuaishou_mp import Authorizer, Client, RequestTimeoutError, RetryPolicy, Timeout
+from kuaishou_mp import Authorizer, RequestTimeoutError, RetryPolicy, Timeout
 from kuaishou_mp._attempt_timer import SUPPORTED, AttemptTimer, Watch, attempt_timer
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 pytestmark = pytest.mark.skipif(not SUPPORTED, reason="needs Task.uncancel (Python 3.11+)")
 
@@ -136,15 +139,12 @@ def hung_authorizer(fake: FakeKuaishou) -> Authorizer:
     return Authorizer(a.app_id, a.access_token)
 
 
-def client_on(fake: FakeKuaishou, **options: Any) -> Client:
-    return Client(fake.component_app_id, base_url=fake.base_url, **options)
-
-
 async def test_the_client_times_out_a_hung_request_and_retries(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     a = hung_authorizer(kuaishou_fake)
-    async with client_on(
+    async with make_client(
         kuaishou_fake, timeout=0.2, retry=RetryPolicy(backoff_base=0.01)
     ) as client:
         info = await client.app_info(a)
@@ -154,9 +154,11 @@ async def test_the_client_times_out_a_hung_request_and_retries(
     assert len(kuaishou_fake.requests) == 2
 
 
-async def test_the_timeout_error_says_how_long_it_waited(kuaishou_fake: FakeKuaishou) -> None:
+async def test_the_timeout_error_says_how_long_it_waited(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = hung_authorizer(kuaishou_fake)
-    async with client_on(kuaishou_fake, timeout=Timeout(total=0.15), retry=None) as client:
+    async with make_client(kuaishou_fake, timeout=Timeout(total=0.15), retry=None) as client:
         with pytest.raises(RequestTimeoutError, match=r"timed out after 0\.15s") as caught:
             await client.app_info(a)
     assert a.access_token not in str(caught.value)
@@ -165,9 +167,10 @@ async def test_the_timeout_error_says_how_long_it_waited(kuaishou_fake: FakeKuai
 
 async def test_copies_with_other_timeouts_get_their_own_timer(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     a = hung_authorizer(kuaishou_fake)
-    async with client_on(kuaishou_fake, timeout=30, retry=None) as client:
+    async with make_client(kuaishou_fake, timeout=30, retry=None) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(RequestTimeoutError):
@@ -179,9 +182,11 @@ async def test_copies_with_other_timeouts_get_their_own_timer(
     assert all(len(t) == 0 for t in timers.values())  # closed with the client
 
 
-async def test_an_outside_cancellation_of_a_call_propagates(kuaishou_fake: FakeKuaishou) -> None:
+async def test_an_outside_cancellation_of_a_call_propagates(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = hung_authorizer(kuaishou_fake)
-    async with client_on(kuaishou_fake, timeout=10) as client:
+    async with make_client(kuaishou_fake, timeout=10) as client:
         call = asyncio.create_task(client.app_info(a))
         await asyncio.sleep(0.1)
         call.cancel()
@@ -192,9 +197,10 @@ async def test_an_outside_cancellation_of_a_call_propagates(kuaishou_fake: FakeK
 
 async def test_past_a_few_distinct_timeouts_copies_use_aiohttps_timer(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     a = hung_authorizer(kuaishou_fake)
-    async with client_on(kuaishou_fake, retry=None) as client:
+    async with make_client(kuaishou_fake, retry=None) as client:
         copies = [client.with_options(timeout=0.1 + i / 100) for i in range(20)]
         assert len(client._shared.timers.timers) <= 8  # bounded, however many budgets are used
         late = copies[-1]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
@@ -30,6 +31,9 @@ from kuaishou_mp.auth import (
     TokenStorage,
 )
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 FAST = RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.002, deadline=10.0)
 
@@ -72,14 +76,10 @@ async def manager(kuaishou_fake: FakeKuaishou, clock: Clock) -> AsyncIterator[To
 
 
 @pytest_asyncio.fixture
-async def client(kuaishou_fake: FakeKuaishou, manager: TokenManager) -> AsyncIterator[Client]:
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        token_provider=manager,
-        retry=FAST,
-        rate_limit=None,
-    ) as c:
+async def client(
+    kuaishou_fake: FakeKuaishou, manager: TokenManager, make_client: MakeClient
+) -> AsyncIterator[Client]:
+    async with make_client(kuaishou_fake, token_provider=manager, retry=FAST, rate_limit=None) as c:
         yield c
 
 
@@ -363,7 +363,10 @@ CANARY = "CANARY_mgr_4e8b2c"
 
 
 async def test_secrets_stay_out_of_logs_and_reprs(
-    kuaishou_fake: FakeKuaishou, clock: Clock, caplog: pytest.LogCaptureFixture
+    kuaishou_fake: FakeKuaishou,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    make_client: MakeClient,
 ) -> None:
     oauth = kuaishou_fake.oauth
     oauth.component_app_secret = f"{CANARY}-secret"
@@ -383,11 +386,7 @@ async def test_secrets_stay_out_of_logs_and_reprs(
             tokens = await m.authorize(code)
             secrets |= {tokens.authorizer_access_token, tokens.authorizer_refresh_token}
             kuaishou_fake.expire_token("ks_sec")
-            async with Client(
-                kuaishou_fake.component_app_id,
-                base_url=kuaishou_fake.base_url,
-                token_provider=m,
-            ) as c:
+            async with make_client(kuaishou_fake, token_provider=m) as c:
                 await c.app_info("ks_sec")
             secrets.add(await m.get_token("ks_sec"))
             stored = await storage.load_access_token(m.component_app_id, "ks_sec")

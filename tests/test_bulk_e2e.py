@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,31 +13,23 @@ from kuaishou_mp import (
     AuthError,
     Authorizer,
     BulkResult,
-    Client,
     DomainNotFoundError,
     InMemoryTokenProvider,
     InvalidInputError,
-    RateLimit,
     ReconcileMode,
     RetryPolicy,
     ServerDomains,
     WebviewDomains,
 )
 from kuaishou_mp.testing import FakeKuaishou, Fault
-from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 
-def _client(fake: FakeKuaishou, **kwargs: object) -> Client:
-    return Client(
-        fake.component_app_id,
-        base_url=fake.base_url,
-        retry=fast_retry_policy(),
-        rate_limit=RateLimit(per_authorizer_qps=1000),
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-async def test_bulk_app_info_accounts_for_everyone_once(kuaishou_fake: FakeKuaishou) -> None:
+async def test_bulk_app_info_accounts_for_everyone_once(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     fakes = kuaishou_fake.add_authorizers(300)
     revoked = {fakes[i].app_id for i in (3, 50, 299)}
     for app_id in revoked:
@@ -44,7 +37,7 @@ async def test_bulk_app_info_accounts_for_everyone_once(kuaishou_fake: FakeKuais
     for i in range(0, 300, 7):
         kuaishou_fake.inject(fakes[i].app_id, Fault.http(502))
     seen: list[BulkResult[AppInfo]] = []
-    async with _client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake) as client:
         rows = (Authorizer(f.app_id, f.access_token) for f in fakes)
         async with client.bulk_app_info(rows, concurrency=20, on_result=seen.append) as run:
             results = [r async for r in run]
@@ -61,7 +54,9 @@ async def test_bulk_app_info_accounts_for_everyone_once(kuaishou_fake: FakeKuais
     assert dict(summary.errors_by_class) == {"AuthError": 3}
 
 
-async def test_bulk_with_bare_app_ids_from_an_async_source(kuaishou_fake: FakeKuaishou) -> None:
+async def test_bulk_with_bare_app_ids_from_an_async_source(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     fakes = kuaishou_fake.add_authorizers(50)
     provider = InMemoryTokenProvider({f.app_id: f.access_token for f in fakes})
 
@@ -71,7 +66,7 @@ async def test_bulk_with_bare_app_ids_from_an_async_source(kuaishou_fake: FakeKu
             yield f.app_id
 
     async with (
-        _client(kuaishou_fake, token_provider=provider) as client,
+        make_client(kuaishou_fake, token_provider=provider) as client,
         client.bulk_webview_domain(source(), "add", webview=["new.example.com"]) as run,
     ):
         results = [r async for r in run]
@@ -80,14 +75,16 @@ async def test_bulk_with_bare_app_ids_from_an_async_source(kuaishou_fake: FakeKu
     assert all("new.example.com" in f.webview_domains for f in fakes)
 
 
-async def test_bulk_domain_input_is_checked_before_the_run(kuaishou_fake: FakeKuaishou) -> None:
+async def test_bulk_domain_input_is_checked_before_the_run(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     pulled: list[int] = []
 
     def source() -> Iterator[str]:
         pulled.append(1)
         yield "x"
 
-    async with _client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake) as client:
         with pytest.raises(InvalidInputError):
             client.bulk_server_domain(source(), "add", request=["bad host"])
         with pytest.raises(InvalidInputError):
@@ -96,11 +93,13 @@ async def test_bulk_domain_input_is_checked_before_the_run(kuaishou_fake: FakeKu
     assert kuaishou_fake.requests == []
 
 
-async def test_bulk_delete_reports_403106_per_authorizer(kuaishou_fake: FakeKuaishou) -> None:
+async def test_bulk_delete_reports_403106_per_authorizer(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     fakes = kuaishou_fake.add_authorizers(10)
     for f in fakes[:4]:
         f.server_domains = {"request": ["old.example.com", "keep.example.com"]}
-    async with _client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake) as client:
         rows = [Authorizer(f.app_id, f.access_token) for f in fakes]
         async with client.bulk_server_domain(rows, "delete", request=["old.example.com"]) as run:
             results = {r.app_id: r async for r in run}
@@ -110,10 +109,12 @@ async def test_bulk_delete_reports_403106_per_authorizer(kuaishou_fake: FakeKuai
         assert isinstance(results[f.app_id].error, DomainNotFoundError)
 
 
-async def test_reconcile_modes_and_idempotence(kuaishou_fake: FakeKuaishou) -> None:
+async def test_reconcile_modes_and_idempotence(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     f = kuaishou_fake.add_authorizer("ks_rec", server_domains={"request": ["a.com", "b.com"]})
     a = Authorizer(f.app_id, f.access_token)
-    async with _client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake) as client:
         ensure = await client.reconcile_server_domains(
             a, ServerDomains(request=["c.com"], udp=["u.com"]), "ensure"
         )
@@ -147,10 +148,12 @@ async def test_reconcile_modes_and_idempotence(kuaishou_fake: FakeKuaishou) -> N
     assert actions == ["get", "add", "get", "get", "get", "set", "get", "delete"]
 
 
-async def test_bulk_reconcile_partial_failure(kuaishou_fake: FakeKuaishou) -> None:
+async def test_bulk_reconcile_partial_failure(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     fakes = kuaishou_fake.add_authorizers(40)
     kuaishou_fake.revoke_token(fakes[7].app_id)
-    async with _client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake) as client:
         rows = [Authorizer(x.app_id, x.access_token) for x in fakes]
         desired = WebviewDomains(webview=["shared.example.com"])
         async with client.bulk_reconcile_webview_domains(rows, desired, "ensure") as run:
@@ -163,8 +166,10 @@ async def test_bulk_reconcile_partial_failure(kuaishou_fake: FakeKuaishou) -> No
     assert not any(r.ok and r.unwrap().changed for r in second.values())
 
 
-async def test_bulk_reconcile_refuses_a_bad_goal(kuaishou_fake: FakeKuaishou) -> None:
-    async with _client(kuaishou_fake) as client:
+async def test_bulk_reconcile_refuses_a_bad_goal(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
+    async with make_client(kuaishou_fake) as client:
         with pytest.raises(InvalidInputError):
             client.bulk_reconcile_server_domains([], WebviewDomains(), "ensure")  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError):
@@ -173,16 +178,16 @@ async def test_bulk_reconcile_refuses_a_bad_goal(kuaishou_fake: FakeKuaishou) ->
             )
 
 
-async def test_cancelling_during_backoff_is_not_retried(kuaishou_fake: FakeKuaishou) -> None:
+async def test_cancelling_during_backoff_is_not_retried(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     f = kuaishou_fake.add_authorizer("ks_c")
     # If the jittered wait happens to be short, the cancel lands in the hanging second attempt:
     # either way CancelledError must end the call at once, never be retried.
     kuaishou_fake.inject("ks_c", Fault.http(503), Fault.hang(30))
 
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        retry=RetryPolicy(backoff_base=5.0, backoff_max=5.0),
+    async with make_client(
+        kuaishou_fake, retry=RetryPolicy(backoff_base=5.0, backoff_max=5.0)
     ) as client:
         task = asyncio.create_task(client.app_info(Authorizer(f.app_id, f.access_token)))
         await asyncio.sleep(0.15)

@@ -23,7 +23,7 @@ import pickle
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import attrs
@@ -58,6 +58,10 @@ from kuaishou_mp.cli._app import cli
 from kuaishou_mp.events import ComponentTicket, PushEvent, PushReceiver, decrypt_message
 from kuaishou_mp.otel import OpenTelemetryHooks
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import ClientOptions, MakeClient
+    from typing_extensions import Unpack
 
 ENCODED = quote(CANARY, safe="")
 APP = "ks_canary"
@@ -123,13 +127,15 @@ def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixt
     check_logs(caplog.records)
 
 
-def canary_client(fake: FakeKuaishou, **options: Any) -> Client:
-    defaults: dict[str, Any] = {
+def canary_options(**overrides: Unpack[ClientOptions]) -> ClientOptions:
+    """This file's options for ``make_client``, which ``overrides`` replace."""
+    defaults: ClientOptions = {
         "timeout": Timeout(total=0.3),
         "retry": RetryPolicy(max_attempts=2, backoff_base=0.001),
         "max_response_bytes": 64 * 1024,
     }
-    return Client(fake.component_app_id, base_url=fake.base_url, **{**defaults, **options})
+    options: ClientOptions = {**defaults, **overrides}
+    return options
 
 
 Call = Callable[[Client, Authorizer], Awaitable[Any]]
@@ -143,11 +149,15 @@ CALLS: dict[str, Call] = {
 @pytest.mark.parametrize("call", list(CALLS))
 @pytest.mark.parametrize("fault", list(echo_faults()))
 async def test_every_failure_of_every_endpoint(
-    fault: str, call: str, kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+    fault: str,
+    call: str,
+    kuaishou_fake: FakeKuaishou,
+    all_logs: pytest.LogCaptureFixture,
+    make_client: MakeClient,
 ) -> None:
     kuaishou_fake.add_authorizer(APP, CANARY)
     kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 4))
-    async with canary_client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake, **canary_options()) as client:
         copy = client.with_options(timeout=0.3)
         with pytest.raises(KuaishouError) as info:
             await CALLS[call](copy, Authorizer(APP, CANARY))
@@ -172,11 +182,13 @@ class _Records(Hooks):
 
 
 @pytest.mark.parametrize("fault", list(echo_faults()))
-async def test_attempt_hooks_see_no_secret(fault: str, kuaishou_fake: FakeKuaishou) -> None:
+async def test_attempt_hooks_see_no_secret(
+    fault: str, kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     kuaishou_fake.add_authorizer(APP, CANARY)
     kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 4))
     hooks = _Records()
-    async with canary_client(kuaishou_fake, hooks=[hooks]) as client:
+    async with make_client(kuaishou_fake, **canary_options(hooks=[hooks])) as client:
         with pytest.raises(KuaishouError):
             await client.app_info(Authorizer(APP, CANARY))
     starts = hooks.kinds.count("AttemptStart")
@@ -220,14 +232,17 @@ def check_structured_fields(records: list[logging.LogRecord]) -> None:
 
 @pytest.mark.parametrize("fault", list(echo_faults()))
 async def test_telemetry_and_log_fields_hold_no_secret(
-    fault: str, kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+    fault: str,
+    kuaishou_fake: FakeKuaishou,
+    all_logs: pytest.LogCaptureFixture,
+    make_client: MakeClient,
 ) -> None:
     """Every hook event, span attribute, span event, metric attribute and log record."""
     kuaishou_fake.add_authorizer(APP, CANARY)
     telemetry, hooks = _Telemetry(), _Records()
     # No limiter: the per-authorizer one would make the bulk run wait out the throttling.
     options: dict[str, Any] = {"hooks": [hooks, telemetry.hooks], "rate_limit": None}
-    async with canary_client(kuaishou_fake, **options) as client:
+    async with make_client(kuaishou_fake, **canary_options(**options)) as client:
         for call in CALLS.values():
             kuaishou_fake.inject(APP, *([echo_faults()[fault]] * 2), Fault.result(400002))
             with contextlib.suppress(KuaishouError):
@@ -288,12 +303,14 @@ async def test_connection_refused_and_closed_client(all_logs: pytest.LogCaptureF
 
 
 async def test_the_ambiguous_delete_confirmation(
-    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture, make_client: MakeClient
 ) -> None:
     """A delete retried after a lost answer, confirmed by a get: logged, never with the token."""
     kuaishou_fake.add_authorizer(APP, CANARY, webview_domains=["a.com", "b.com"])
     kuaishou_fake.inject(APP, Fault.drop_after_applying())
-    async with canary_client(kuaishou_fake, retry=RetryPolicy(backoff_base=0.001)) as client:
+    async with make_client(
+        kuaishou_fake, **canary_options(retry=RetryPolicy(backoff_base=0.001))
+    ) as client:
         after = await client.webview_domain(Authorizer(APP, CANARY), "delete", webview=["a.com"])
         assert after.webview == ("b.com",)
         kuaishou_fake.inject(APP, Fault.drop_after_applying())
@@ -307,7 +324,7 @@ async def test_the_ambiguous_delete_confirmation(
 
 
 async def test_token_provider_paths(
-    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture, make_client: MakeClient
 ) -> None:
     kuaishou_fake.add_authorizer(APP, CANARY)
     kuaishou_fake.add_authorizer("ks_missing")
@@ -322,7 +339,7 @@ async def test_token_provider_paths(
 
     provider = InMemoryTokenProvider({APP: CANARY}, refresh=refresh)
     assert leaks(repr(provider)) == []
-    async with canary_client(kuaishou_fake, token_provider=provider) as client:
+    async with make_client(kuaishou_fake, **canary_options(token_provider=provider)) as client:
         for copy in (client, client.with_options(retry=RetryPolicy.none())):
             with pytest.raises(TokenExpiredError) as expired:
                 await copy.app_info(APP)
@@ -340,7 +357,7 @@ async def test_token_provider_paths(
 
 
 async def test_bulk_results_progress_and_summaries(
-    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture
+    kuaishou_fake: FakeKuaishou, all_logs: pytest.LogCaptureFixture, make_client: MakeClient
 ) -> None:
     authorizers = []
     for i in range(len(echo_faults())):
@@ -350,7 +367,7 @@ async def test_bulk_results_progress_and_summaries(
         kuaishou_fake.add_authorizer(app_id, token)
         kuaishou_fake.inject(app_id, fault, fault)
         authorizers.append(Authorizer(app_id, token))
-    async with canary_client(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake, **canary_options()) as client:
         texts: list[str] = []
         runs: list[Any] = [
             client.bulk_app_info(authorizers, concurrency=8),

@@ -15,7 +15,7 @@ import collections
 import gc
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hardening_support import (
@@ -44,6 +44,10 @@ from kuaishou_mp import (
 )
 from kuaishou_mp.testing import FakeAuthorizer, FakeKuaishou, Fault
 
+if TYPE_CHECKING:
+    from conftest import ClientOptions, MakeClient
+    from typing_extensions import Unpack
+
 FAULTS: list[Fault | None] = [
     None,
     None,
@@ -63,13 +67,15 @@ CALLS: list[Callable[[Client, Authorizer], Awaitable[Any]]] = [
 ]
 
 
-def client_for(fake: FakeKuaishou, **options: Any) -> Client:
-    defaults: dict[str, Any] = {
+def client_options(**overrides: Unpack[ClientOptions]) -> ClientOptions:
+    """This file's options for ``make_client``, which ``overrides`` replace."""
+    defaults: ClientOptions = {
         "timeout": 3.0,
         "retry": RetryPolicy(backoff_base=0.02, backoff_max=0.05),
         "rate_limit": RateLimit(per_authorizer_qps=100),
     }
-    return Client(fake.component_app_id, base_url=fake.base_url, **{**defaults, **options})
+    options: ClientOptions = {**defaults, **overrides}
+    return options
 
 
 def bulk_workers() -> list[asyncio.Task[Any]]:
@@ -94,13 +100,13 @@ async def all_usable(client: Client, apps: list[FakeAuthorizer]) -> None:
     assert all(type(i) is AppInfo for i in infos)
 
 
-async def test_cancel_one_call_at_random_moments() -> None:
+async def test_cancel_one_call_at_random_moments(make_client: MakeClient) -> None:
     rng = random.Random(20260808)
     outcomes: collections.Counter[str] = collections.Counter()
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou(latency=0.01) as fake:
             apps = fake.add_authorizers(8)
-            async with client_for(fake) as client:
+            async with make_client(fake, **client_options()) as client:
                 connector = connector_of(client)
                 for _ in range(60):
                     app = rng.choice(apps)
@@ -125,14 +131,14 @@ async def test_cancel_one_call_at_random_moments() -> None:
     assert outcomes["cancelled"] >= 30, outcomes
 
 
-async def test_cancel_after_each_number_of_loop_steps() -> None:
+async def test_cancel_after_each_number_of_loop_steps(make_client: MakeClient) -> None:
     """Deterministic "random points": cancel after k trips through the event loop, for every k
     until the call completes on its own, so each await of the pipeline gets its turn."""
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou() as fake:
             (app,) = fake.add_authorizers(1)
             a = Authorizer(app.app_id, app.access_token)
-            async with client_for(fake) as client:
+            async with make_client(fake, **client_options()) as client:
                 connector = connector_of(client)
                 cancelled_at: list[int] = []
                 for steps in range(200):
@@ -157,7 +163,7 @@ async def test_cancel_after_each_number_of_loop_steps() -> None:
     assert loop_errors.messages == []
 
 
-async def test_cancel_calls_queued_in_the_limiter() -> None:
+async def test_cancel_calls_queued_in_the_limiter(make_client: MakeClient) -> None:
     """Many calls per authorizer wait in the limiter's FIFO; cancelling any of them, at any
     time, must not wedge the queue for the others."""
     rng = random.Random(7)
@@ -165,7 +171,7 @@ async def test_cancel_calls_queued_in_the_limiter() -> None:
         async with FakeKuaishou() as fake:
             apps = fake.add_authorizers(5)
             limit = RateLimit(per_authorizer_qps=40, global_qps=150)
-            async with client_for(fake, rate_limit=limit) as client:
+            async with make_client(fake, **client_options(rate_limit=limit)) as client:
                 connector = connector_of(client)
                 tasks = [
                     asyncio.ensure_future(client.app_info(Authorizer(app.app_id, app.access_token)))
@@ -189,7 +195,7 @@ async def test_cancel_calls_queued_in_the_limiter() -> None:
     assert loop_errors.messages == []
 
 
-async def test_cancel_during_a_token_refresh() -> None:
+async def test_cancel_during_a_token_refresh(make_client: MakeClient) -> None:
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou() as fake:
             apps = fake.add_authorizers(3)
@@ -202,7 +208,7 @@ async def test_cancel_during_a_token_refresh() -> None:
                 return tokens[app_id]
 
             provider = InMemoryTokenProvider(refresh=refresh)
-            async with client_for(fake, token_provider=provider) as client:
+            async with make_client(fake, **client_options(token_provider=provider)) as client:
                 connector = connector_of(client)
                 for delay in (0.0, 0.01, 0.03, 0.049):
                     waiting = [asyncio.ensure_future(client.app_info(a.app_id)) for a in apps]
@@ -239,7 +245,7 @@ async def close_from_outside(consumer: asyncio.Task[None], run: BulkRun[Any]) ->
 
 
 @pytest.mark.parametrize("stop", [cancel_consumer, close_from_outside])
-async def test_stop_a_bulk_run_at_random_moments(stop: Stop) -> None:
+async def test_stop_a_bulk_run_at_random_moments(stop: Stop, make_client: MakeClient) -> None:
     rng = random.Random(stop.__name__)
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou(latency=0.005) as fake:
@@ -247,7 +253,7 @@ async def test_stop_a_bulk_run_at_random_moments(stop: Stop) -> None:
             for app in rng.sample(apps, 60):
                 fake.inject(app.app_id, rng.choice([f for f in FAULTS if f is not None]))
             authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
-            async with client_for(fake) as client:
+            async with make_client(fake, **client_options()) as client:
                 connector = connector_of(client)
                 for _ in range(6):
                     seen: list[Any] = []
@@ -272,14 +278,14 @@ async def test_stop_a_bulk_run_at_random_moments(stop: Stop) -> None:
     assert loop_errors.messages == []
 
 
-async def test_a_bulk_run_dropped_after_break_is_finalized() -> None:
+async def test_a_bulk_run_dropped_after_break_is_finalized(make_client: MakeClient) -> None:
     """``break`` without ``async with`` or ``aclose``: the loop's async-generator finalizer
     closes the run once it is garbage; its workers and connections go with it."""
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou(latency=0.01) as fake:
             apps = fake.add_authorizers(200)
             authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
-            async with client_for(fake) as client:
+            async with make_client(fake, **client_options()) as client:
                 connector = connector_of(client)
                 run = client.bulk_app_info(authorizers, concurrency=20)
                 async for _ in run:
@@ -294,7 +300,7 @@ async def test_a_bulk_run_dropped_after_break_is_finalized() -> None:
     assert loop_errors.messages == []
 
 
-async def test_closing_the_client_under_load_leaves_nothing() -> None:
+async def test_closing_the_client_under_load_leaves_nothing(make_client: MakeClient) -> None:
     """Close the client while calls are in flight, some of them about to retry: each ends
     with one of our errors (a ClientClosedError, not aiohttp's bare "Session is closed"
     RuntimeError), and the session, the connector and every socket are closed."""
@@ -303,7 +309,7 @@ async def test_closing_the_client_under_load_leaves_nothing() -> None:
             apps = fake.add_authorizers(50)
             for app in apps[::2]:
                 fake.inject(app.app_id, Fault.http(503))
-            client = client_for(fake)
+            client = make_client(fake, **client_options())
             connector = connector_of(client)
             session = client.session
             tasks = [
@@ -323,13 +329,15 @@ async def test_closing_the_client_under_load_leaves_nothing() -> None:
     assert loop_errors.messages == []
 
 
-async def test_closing_the_client_under_a_bulk_run_reports_every_item() -> None:
+async def test_closing_the_client_under_a_bulk_run_reports_every_item(
+    make_client: MakeClient,
+) -> None:
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou(latency=0.02) as fake:
             apps = fake.add_authorizers(300)
             for app in apps[::3]:
                 fake.inject(app.app_id, Fault.http(503))
-            client = client_for(fake)
+            client = make_client(fake, **client_options())
             authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
             results = []
             async with client.bulk_app_info(authorizers, concurrency=30) as run:

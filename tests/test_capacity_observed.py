@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -24,6 +24,9 @@ from kuaishou_mp import (
 )
 from kuaishou_mp.otel import OpenTelemetryHooks
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01)
 
@@ -77,22 +80,19 @@ def authorizers(fake: FakeKuaishou, n: int) -> list[Authorizer]:
     return [Authorizer(a.app_id, a.access_token) for a in fake.add_authorizers(n)]
 
 
-def client_for(fake: FakeKuaishou, hooks: list[Hooks], **options: Any) -> Client:
-    options.setdefault("retry", FAST)
-    return Client(fake.component_app_id, base_url=fake.base_url, hooks=hooks, **options)
-
-
 async def open_the_circuit(client: Client, apps: list[Authorizer]) -> None:
     for a in apps:
         with contextlib.suppress(TransportError, PlatformUnavailableError):
             await client.app_info(a)
 
 
-async def test_the_learned_rate_reaches_the_hooks_and_the_gauge(meters: Meters) -> None:
+async def test_the_learned_rate_reaches_the_hooks_and_the_gauge(
+    meters: Meters, make_client: MakeClient
+) -> None:
     async with FakeKuaishou(record_requests=False, component_qps=50) as fake:
         apps = authorizers(fake, 300)
         recorder = Recorder()
-        client = client_for(fake, [recorder, meters.hooks])
+        client = make_client(fake, hooks=[recorder, meters.hooks], retry=FAST)
         async with client, client.bulk_app_info(apps, concurrency=100) as run:
             results = [r async for r in run]
     assert all(r.ok for r in results)
@@ -108,24 +108,28 @@ async def test_the_learned_rate_reaches_the_hooks_and_the_gauge(meters: Meters) 
     assert gauge.value > 0
 
 
-async def test_circuit_changes_reach_the_hooks_and_the_gauge(meters: Meters) -> None:
+async def test_circuit_changes_reach_the_hooks_and_the_gauge(
+    meters: Meters, make_client: MakeClient
+) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 40)
         fake.outage = Fault.http(503)
         recorder = Recorder()
-        async with client_for(fake, [recorder, meters.hooks], retry=RetryPolicy.none()) as client:
+        async with make_client(
+            fake, hooks=[recorder, meters.hooks], retry=RetryPolicy.none()
+        ) as client:
             await open_the_circuit(client, apps)
             changes = recorder.of(CircuitChange)
             assert [(c.previous, c.state) for c in changes] == [("closed", "open")]
             assert meters.circuit() == {"closed": 0, "open": 1, "half_open": 0}
 
 
-async def test_a_copy_with_its_own_hooks_hears_the_shared_circuit() -> None:
+async def test_a_copy_with_its_own_hooks_hears_the_shared_circuit(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 40)
         fake.outage = Fault.http(503)
         base, own = Recorder(), Recorder()
-        async with client_for(fake, [base], retry=RetryPolicy.none()) as client:
+        async with make_client(fake, hooks=[base], retry=RetryPolicy.none()) as client:
             copy = client.with_options(hooks=[own])
             await open_the_circuit(copy, apps)
             assert [c.state for c in own.of(CircuitChange)] == ["open"]

@@ -9,6 +9,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,7 +26,9 @@ from kuaishou_mp import (
     TransportError,
 )
 from kuaishou_mp.testing import FakeKuaishou, Fault
-from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 
 def authorizers(fake: FakeKuaishou, n: int) -> list[Authorizer]:
@@ -45,16 +48,13 @@ class CircuitLog(Hooks):
             self.then(event)
 
 
-def client_for(fake: FakeKuaishou, **options: object) -> Client:
-    options.setdefault("retry", fast_retry_policy())
-    return Client(fake.component_app_id, base_url=fake.base_url, **options)  # type: ignore[arg-type]
-
-
-async def test_throttle_does_not_spend_retry_attempts(kuaishou_fake: FakeKuaishou) -> None:
+async def test_throttle_does_not_spend_retry_attempts(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     (a,) = authorizers(kuaishou_fake, 1)
     # More throttles than the policy has attempts: only re-queues can get through them all.
     kuaishou_fake.inject(a.app_id, *[Fault.result(400002)] * 6)
-    async with client_for(
+    async with make_client(
         kuaishou_fake,
         retry=RetryPolicy(max_attempts=2, backoff_base=0.001, backoff_max=0.005),
         rate_limit=RateLimit(per_authorizer_qps=1000),
@@ -64,10 +64,10 @@ async def test_throttle_does_not_spend_retry_attempts(kuaishou_fake: FakeKuaisho
     assert kuaishou_fake.counters["endpoint:app_info"] == 7
 
 
-async def test_bulk_under_a_component_limit_loses_nobody() -> None:
+async def test_bulk_under_a_component_limit_loses_nobody(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False, component_qps=50) as fake:
         apps = authorizers(fake, 300)
-        async with client_for(fake) as client, client.bulk_app_info(apps, concurrency=100) as run:
+        async with make_client(fake) as client, client.bulk_app_info(apps, concurrency=100) as run:
             results = [r async for r in run]
         assert len(results) == 300
         assert all(r.ok for r in results), collections.Counter(
@@ -77,13 +77,13 @@ async def test_bulk_under_a_component_limit_loses_nobody() -> None:
         assert fake.counters["result:400002"] > 0  # the limit was really hit
 
 
-async def test_retry_budget_stops_a_retry_storm() -> None:
+async def test_retry_budget_stops_a_retry_storm(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 200)
         fake.outage = Fault.http(503)
         budget = RetryBudget(ratio=0.1, min_per_second=1.0)
         policy = RetryPolicy(backoff_base=0.001, backoff_max=0.005, budget=budget)
-        client = client_for(fake, retry=policy)
+        client = make_client(fake, retry=policy)
         async with client, client.bulk_app_info(apps, concurrency=20, on_outage="fail") as run:
             results = [r async for r in run]
         sent = fake.counters["http:503"]
@@ -93,25 +93,25 @@ async def test_retry_budget_stops_a_retry_storm() -> None:
         assert not any(r.ok for r in results)
 
 
-async def test_no_budget_retries_every_failure() -> None:
+async def test_no_budget_retries_every_failure(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 3)
         fake.outage = Fault.http(503)
         policy = RetryPolicy(backoff_base=0.001, backoff_max=0.005, budget=None)
-        async with client_for(fake, retry=policy) as client:
+        async with make_client(fake, retry=policy) as client:
             for a in apps:
                 with pytest.raises(TransportError):
                     await client.app_info(a)
         assert fake.counters["http:503"] == 12
 
 
-async def test_circuit_opens_fails_fast_probes_and_closes() -> None:
+async def test_circuit_opens_fails_fast_probes_and_closes(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 40)
         fake.outage = Fault.http(503)
         log = CircuitLog()
         changes = log.changes
-        async with client_for(fake, retry=RetryPolicy.none(), hooks=[log]) as client:
+        async with make_client(fake, retry=RetryPolicy.none(), hooks=[log]) as client:
             capacity = client._pipeline.capacity
             outcomes = []
             for a in apps:
@@ -135,11 +135,11 @@ async def test_circuit_opens_fails_fast_probes_and_closes() -> None:
             assert (await client.app_info(apps[1])).app_name
 
 
-async def test_bulk_on_outage_fail_and_wait() -> None:
+async def test_bulk_on_outage_fail_and_wait(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 60)
         fake.outage = Fault.http(503)
-        client = client_for(fake, retry=RetryPolicy.none())
+        client = make_client(fake, retry=RetryPolicy.none())
         async with client, client.bulk_app_info(apps, concurrency=10, on_outage="fail") as run:
             failed = [r async for r in run]
         kinds = collections.Counter(type(r.error).__name__ for r in failed)
@@ -153,7 +153,7 @@ async def test_bulk_on_outage_fail_and_wait() -> None:
                 fake.outage = None  # the platform comes back once the circuit opened
 
         log = CircuitLog(back_once_open)
-        client = client_for(fake, hooks=[log])
+        client = make_client(fake, hooks=[log])
         # The first failures' retries meet the open circuit and wait for the platform.
         async with client, client.bulk_app_info(apps, concurrency=30, on_outage="wait") as run:
             waited = [r async for r in run]
@@ -166,11 +166,11 @@ async def test_bulk_on_outage_fail_and_wait() -> None:
         assert log.changes[-1][1] == "closed"
 
 
-async def test_max_outage_ends_the_run_with_platform_unavailable() -> None:
+async def test_max_outage_ends_the_run_with_platform_unavailable(make_client: MakeClient) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 80)
         fake.outage = Fault.http(503)
-        client = client_for(fake, retry=RetryPolicy.none())
+        client = make_client(fake, retry=RetryPolicy.none())
         async with client, client.bulk_app_info(apps, concurrency=10, max_outage=0) as run:
             results = [r async for r in run]
         assert collections.Counter(r.app_id for r in results) == {a.app_id: 1 for a in apps}
@@ -186,8 +186,10 @@ async def test_bulk_outage_options_are_checked(kuaishou_client: Client) -> None:
         kuaishou_client.bulk_app_info([], max_outage=-1)
 
 
-async def test_one_meter_per_client_shared_by_copies(kuaishou_fake: FakeKuaishou) -> None:
-    async with client_for(kuaishou_fake) as one, client_for(kuaishou_fake) as two:
+async def test_one_meter_per_client_shared_by_copies(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
+    async with make_client(kuaishou_fake) as one, make_client(kuaishou_fake) as two:
         copy = one.with_options(timeout=3)
         assert copy._pipeline.capacity is one._pipeline.capacity
         assert two._pipeline.capacity is not one._pipeline.capacity
@@ -195,13 +197,14 @@ async def test_one_meter_per_client_shared_by_copies(kuaishou_fake: FakeKuaishou
 
 async def test_no_warning_per_call_during_retries_and_an_outage(
     caplog: pytest.LogCaptureFixture,
+    make_client: MakeClient,
 ) -> None:
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 100)
         for a in apps[:10]:
             fake.inject(a.app_id, Fault.http(503), Fault.result(400002))
         with caplog.at_level(logging.DEBUG, logger="kuaishou_mp"):
-            async with client_for(fake) as client:
+            async with make_client(fake) as client:
                 async with client.bulk_app_info(apps[:10], concurrency=10) as run:
                     assert all([r.ok async for r in run])
                 retries = [r for r in caplog.records if r.getMessage().startswith("retrying")]
@@ -217,7 +220,7 @@ async def test_no_warning_per_call_during_retries_and_an_outage(
         assert len(warnings) <= 2, warnings
 
 
-async def test_a_waiting_item_keeps_its_retries_across_the_outage() -> None:
+async def test_a_waiting_item_keeps_its_retries_across_the_outage(make_client: MakeClient) -> None:
     """The wait is where the circuit refuses an attempt: the item goes on with the same call,
     so no authorizer is sent more than the policy's attempts (a re-run would start over)."""
     async with FakeKuaishou() as fake:
@@ -229,7 +232,7 @@ async def test_a_waiting_item_keeps_its_retries_across_the_outage() -> None:
                 fake.outage = None
 
         policy = RetryPolicy(max_attempts=2, backoff_base=0.05, backoff_max=0.05, budget=None)
-        client = client_for(fake, retry=policy, hooks=[CircuitLog(back_once_open)])
+        client = make_client(fake, retry=policy, hooks=[CircuitLog(back_once_open)])
         async with client, client.bulk_app_info(apps, concurrency=60, on_outage="wait") as run:
             results = [r async for r in run]
         assert collections.Counter(r.app_id for r in results) == {a.app_id: 1 for a in apps}
@@ -239,12 +242,12 @@ async def test_a_waiting_item_keeps_its_retries_across_the_outage() -> None:
         assert waited  # some items failed once, waited out the outage, and then succeeded
 
 
-async def test_a_call_outside_a_waiting_run_fails_fast() -> None:
+async def test_a_call_outside_a_waiting_run_fails_fast(make_client: MakeClient) -> None:
     """Only items of a bulk run with on_outage="wait" wait; a plain call fails fast."""
     async with FakeKuaishou(record_requests=False) as fake:
         apps = authorizers(fake, 40)
         fake.outage = Fault.http(503)
-        async with client_for(fake, retry=RetryPolicy.none()) as client:
+        async with make_client(fake, retry=RetryPolicy.none()) as client:
             for a in apps:
                 with contextlib.suppress(TransportError, PlatformUnavailableError):
                     await client.app_info(a)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hardening_support import connector_of, in_use, no_other_tasks, pooled, recording_loop_errors
@@ -25,12 +25,13 @@ from kuaishou_mp import (
     AuthError,
     Authorizer,
     BulkResult,
-    Client,
-    RateLimit,
     RetryPolicy,
     WebviewDomains,
 )
 from kuaishou_mp.testing import FakeKuaishou
+
+if TYPE_CHECKING:
+    from conftest import ClientOptions, MakeClient
 
 MIX = {
     "http_5xx": 0.10,
@@ -49,18 +50,12 @@ RETRIED_ON_GET = TRANSIENT - {"drop"}
 TIMEOUT = 2.0
 
 
-def chaos_client(fake: FakeKuaishou) -> Client:
-    """Short timeout and backoff, a per-authorizer rate that does not pace a single call, and
-    the default number of attempts."""
+def chaos_options() -> ClientOptions:
+    """Short timeout and backoff and the default number of attempts, for ``make_client`` (whose
+    per-authorizer rate, 1000 per second, does not pace a single call)."""
     retry = RetryPolicy(backoff_base=0.01, backoff_max=0.1)
     assert retry.max_attempts == RetryPolicy().max_attempts == 4
-    return Client(
-        fake.component_app_id,
-        base_url=fake.base_url,
-        timeout=TIMEOUT,
-        retry=retry,
-        rate_limit=RateLimit(per_authorizer_qps=1000),
-    )
+    return {"timeout": TIMEOUT, "retry": retry}
 
 
 def check_mix(kinds: dict[str, str], n: int) -> collections.Counter[str]:
@@ -99,7 +94,7 @@ def check_outcomes(
     return collections.Counter(r.attempts for r in results)
 
 
-async def test_chaos_bulk_app_info_over_10000_authorizers() -> None:
+async def test_chaos_bulk_app_info_over_10000_authorizers(make_client: MakeClient) -> None:
     n = 10_000
     with recording_loop_errors() as loop_errors:
         async with FakeKuaishou(record_requests=False, seed=8) as fake:
@@ -108,7 +103,7 @@ async def test_chaos_bulk_app_info_over_10000_authorizers() -> None:
             counts = check_mix(kinds, n)
             authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
             started = time.monotonic()
-            client = chaos_client(fake)
+            client = make_client(fake, **chaos_options())
             async with client:
                 session = client.session
                 connector = connector_of(client)
@@ -142,7 +137,7 @@ async def test_chaos_bulk_app_info_over_10000_authorizers() -> None:
     assert elapsed < 45, f"chaos run took {elapsed:.1f}s ({histogram})"
 
 
-async def test_chaos_bulk_domain_add_keeps_platform_state_exact() -> None:
+async def test_chaos_bulk_domain_add_keeps_platform_state_exact(make_client: MakeClient) -> None:
     """The same mix on a mutation (POST: aiohttp resends nothing, every drop is the SDK's to
     retry). The domain ends up configured exactly once on every authorizer that succeeded and
     on none of the invalid ones."""
@@ -154,7 +149,7 @@ async def test_chaos_bulk_domain_add_keeps_platform_state_exact() -> None:
             kinds = fake.chaos(**MIX, seed=88)
             before = {a.app_id: list(a.webview_domains) for a in apps}
             authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
-            client = chaos_client(fake)
+            client = make_client(fake, **chaos_options())
             async with client:
                 connector = connector_of(client)
                 run = client.bulk_webview_domain(authorizers, "add", webview=[domain])
@@ -174,7 +169,7 @@ async def test_chaos_bulk_domain_add_keeps_platform_state_exact() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(TRANSIENT))
-async def test_each_transient_kind_alone_is_ridden_out(kind: str) -> None:
+async def test_each_transient_kind_alone_is_ridden_out(kind: str, make_client: MakeClient) -> None:
     """Every transient kind on every authorizer at once still ends in success (and costs an
     attempt, except a drop on a GET, which aiohttp itself resends once)."""
     n = 60
@@ -182,7 +177,7 @@ async def test_each_transient_kind_alone_is_ridden_out(kind: str) -> None:
         apps = fake.add_authorizers(n)
         kinds = fake.chaos(**{kind: 1.0}, seed=1)
         assert len(kinds) == n
-        async with chaos_client(fake) as client:
+        async with make_client(fake, **chaos_options()) as client:
             authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
             async with client.bulk_app_info(authorizers, concurrency=n) as run:
                 results = [r async for r in run]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -31,7 +32,9 @@ from kuaishou_mp import (
     WebviewDomains,
 )
 from kuaishou_mp.testing import FakeKuaishou, Fault
-from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 
 def auth(fake: FakeKuaishou, app_id: str = "ks_a") -> Authorizer:
@@ -136,9 +139,11 @@ def test_constructor_refusals() -> None:
         Client("c", error_codes={1: ValueError})  # type: ignore[dict-item]
 
 
-async def test_lifecycle_owned_session(kuaishou_fake: FakeKuaishou) -> None:
+async def test_lifecycle_owned_session(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = auth(kuaishou_fake)
-    client = Client(kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url)
+    client = make_client(kuaishou_fake)
     async with client:
         session = client.session
         await client.app_info(a)
@@ -150,9 +155,9 @@ async def test_lifecycle_owned_session(kuaishou_fake: FakeKuaishou) -> None:
     assert "closed" in repr(client)
 
 
-async def test_lazy_open_and_close(kuaishou_fake: FakeKuaishou) -> None:
+async def test_lazy_open_and_close(kuaishou_fake: FakeKuaishou, make_client: MakeClient) -> None:
     a = auth(kuaishou_fake)
-    client = Client(kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url)
+    client = make_client(kuaishou_fake)
     assert (await client.app_info(a)).app_name
     await client.close()
     with pytest.raises(ClientClosedError):
@@ -172,22 +177,17 @@ async def test_injected_session_is_used_and_not_closed(kuaishou_fake: FakeKuaish
             assert response.status == 404
 
 
-async def test_unknown_code_and_custom_table(kuaishou_fake: FakeKuaishou) -> None:
+async def test_unknown_code_and_custom_table(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.fail_next(a.app_id, 777777, times=2, error_msg="new code")
-    async with Client(
-        kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, retry=None
-    ) as plain:
+    async with make_client(kuaishou_fake, retry=None) as plain:
         with pytest.raises(APIError) as info:
             await plain.app_info(a)
         assert type(info.value) is APIError
         assert info.value.message == "new code"
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        retry=fast_retry_policy(),
-        error_codes={777777: ServerError},
-    ) as custom:
+    async with make_client(kuaishou_fake, error_codes={777777: ServerError}) as custom:
         # Reclassified as a server error, so it is now retried and succeeds.
         assert (await custom.app_info(a)).app_name
     assert len(kuaishou_fake.requests) == 3
@@ -247,14 +247,11 @@ async def test_business_errors_are_not_retried(
     assert len(kuaishou_fake.requests) == 2
 
 
-async def test_timeout_and_deadline(kuaishou_fake: FakeKuaishou) -> None:
+async def test_timeout_and_deadline(kuaishou_fake: FakeKuaishou, make_client: MakeClient) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.inject(a.app_id, Fault.hang(30), Fault.hang(30), Fault.hang(30), Fault.hang(30))
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        timeout=0.2,
-        retry=RetryPolicy(backoff_base=0.01, deadline=0.5),
+    async with make_client(
+        kuaishou_fake, timeout=0.2, retry=RetryPolicy(backoff_base=0.01, deadline=0.5)
     ) as client:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -321,7 +318,9 @@ async def test_delete_403106_without_ambiguity_is_raised(
     ]
 
 
-async def test_token_provider_refreshes_once(kuaishou_fake: FakeKuaishou) -> None:
+async def test_token_provider_refreshes_once(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     fa = kuaishou_fake.add_authorizer("ks_t")
     fetches: list[str] = []
 
@@ -332,19 +331,14 @@ async def test_token_provider_refreshes_once(kuaishou_fake: FakeKuaishou) -> Non
 
     provider = CountingProvider({"ks_t": fa.access_token}, refresh=refresh)
     kuaishou_fake.expire_token("ks_t")
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        token_provider=provider,
-        rate_limit=None,
-    ) as client:
+    async with make_client(kuaishou_fake, token_provider=provider, rate_limit=None) as client:
         results = await asyncio.gather(*(client.app_info("ks_t") for _ in range(100)))
     assert all(r.app_name for r in results)
     assert fetches == ["ks_t"]
     assert provider.effective_invalidations == 1
 
 
-async def test_second_expiry_raises(kuaishou_fake: FakeKuaishou) -> None:
+async def test_second_expiry_raises(kuaishou_fake: FakeKuaishou, make_client: MakeClient) -> None:
     fa = kuaishou_fake.add_authorizer("ks_t")
 
     async def refresh(app_id: str) -> str:
@@ -354,22 +348,18 @@ async def test_second_expiry_raises(kuaishou_fake: FakeKuaishou) -> None:
 
     provider = InMemoryTokenProvider({"ks_t": fa.access_token}, refresh=refresh)
     kuaishou_fake.expire_token("ks_t")
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        token_provider=provider,
-    ) as client:
+    async with make_client(kuaishou_fake, token_provider=provider) as client:
         with pytest.raises(TokenExpiredError):
             await client.app_info("ks_t")
     assert len(kuaishou_fake.requests) == 2
 
 
-async def test_static_provider_without_refresh(kuaishou_fake: FakeKuaishou) -> None:
+async def test_static_provider_without_refresh(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     fa = kuaishou_fake.add_authorizer("ks_s")
     provider = InMemoryTokenProvider({"ks_s": fa.access_token})
-    async with Client(
-        kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, token_provider=provider
-    ) as client:
+    async with make_client(kuaishou_fake, token_provider=provider) as client:
         assert (await client.app_info("ks_s")).app_name
         with pytest.raises(TokenUnavailableError):
             await client.app_info("unknown")
@@ -382,12 +372,12 @@ async def test_static_provider_without_refresh(kuaishou_fake: FakeKuaishou) -> N
 
 async def test_adaptive_limiter_converges_under_platform_limit(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.qps_limit = 10
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
+    async with make_client(
+        kuaishou_fake,
         rate_limit=RateLimit(per_authorizer_qps=40, burst=1),
         retry=RetryPolicy(max_attempts=8, backoff_base=0.05, backoff_max=0.5),
     ) as client:
@@ -398,13 +388,13 @@ async def test_adaptive_limiter_converges_under_platform_limit(
     assert throttled <= 12, throttled
 
 
-async def test_rate_limit_spaces_calls_per_authorizer(kuaishou_fake: FakeKuaishou) -> None:
+async def test_rate_limit_spaces_calls_per_authorizer(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = auth(kuaishou_fake, "ks_r")
     b = auth(kuaishou_fake, "ks_q")
-    async with Client(
-        kuaishou_fake.component_app_id,
-        base_url=kuaishou_fake.base_url,
-        rate_limit=RateLimit(per_authorizer_qps=20, burst=1),
+    async with make_client(
+        kuaishou_fake, rate_limit=RateLimit(per_authorizer_qps=20, burst=1)
     ) as client:
         await asyncio.gather(*(client.app_info(x) for x in [a, b] * 10))
     for app_id in ("ks_r", "ks_q"):
@@ -452,10 +442,12 @@ def test_server_domains_model_refuses_a_bare_string() -> None:
         ServerDomains(request="a.com")
 
 
-async def test_tokens_are_escaped_in_the_query(kuaishou_fake: FakeKuaishou) -> None:
+async def test_tokens_are_escaped_in_the_query(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     for token in ("tok+with/odd=chars&x", "tokénünïcode"):
         fa = kuaishou_fake.add_authorizer(access_token=token)
-        async with Client(kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url) as c:
+        async with make_client(kuaishou_fake) as c:
             assert (await c.app_info(Authorizer(fa.app_id, token))).app_name
         assert kuaishou_fake.requests[-1].query["authorizer_access_token"] == token
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
-from kuaishou_mp import Authorizer, Client, RetryPolicy, TransportError
+from kuaishou_mp import Authorizer, RetryPolicy, TransportError
 from kuaishou_mp.testing import APP_INFO_PATH, FakeAuthorizer, FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 
 @pytest.fixture
@@ -79,12 +83,12 @@ async def test_outage_answers_every_call_with_the_fault_until_ended(
         assert [await info(session, fake, a) for a in apps] == [400003, 1, 1]
 
 
-async def test_a_client_sees_the_component_limit_as_rate_limited_errors() -> None:
+async def test_a_client_sees_the_component_limit_as_rate_limited_errors(
+    make_client: MakeClient,
+) -> None:
     async with FakeKuaishou(component_qps=3) as fake:
         apps = fake.add_authorizers(5)
-        async with Client(
-            fake.component_app_id, base_url=fake.base_url, retry=RetryPolicy.none()
-        ) as client:
+        async with make_client(fake, retry=RetryPolicy.none()) as client:
             outcomes = await asyncio.gather(
                 *(client.app_info(Authorizer(a.app_id, a.access_token)) for a in apps),
                 return_exceptions=True,
@@ -92,9 +96,7 @@ async def test_a_client_sees_the_component_limit_as_rate_limited_errors() -> Non
         kinds = sorted(type(o).__name__ for o in outcomes)
         assert kinds == ["AppInfo"] * 3 + ["RateLimitedError"] * 2
         fake.outage = Fault.http(503)
-        async with Client(
-            fake.component_app_id, base_url=fake.base_url, retry=RetryPolicy.none()
-        ) as client:
+        async with make_client(fake, retry=RetryPolicy.none()) as client:
             with pytest.raises(TransportError) as caught:
                 await client.app_info(Authorizer(apps[0].app_id, apps[0].access_token))
         assert caught.value.status == 503

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -17,10 +17,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hardening_support import poll_until
 from push_support import encrypt, raw_key, sign
 
-from kuaishou_mp import Client
 from kuaishou_mp.auth import AuthClient, TokenManager
 from kuaishou_mp.events import ComponentTicket, PushEvent, PushReceiver
 from kuaishou_mp.testing import FakeKuaishou, PushDelivery
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 
 @pytest_asyncio.fixture
@@ -173,7 +175,9 @@ async def test_without_a_url_nothing_is_pushed(fake: FakeKuaishou) -> None:
     assert fake.push.counters["messages"] == 0
 
 
-async def test_start_push_ticket_then_the_whole_chain(fake: FakeKuaishou) -> None:
+async def test_start_push_ticket_then_the_whole_chain(
+    fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     """The fake pushes to the SDK's receiver; the manager gets a component token; calls work."""
     auth = AuthClient(
         fake.component_app_id, fake.oauth.component_app_secret, base_url=fake.base_url
@@ -209,9 +213,7 @@ async def test_start_push_ticket_then_the_whole_chain(fake: FakeKuaishou) -> Non
             assert code not in repr(authorized)
             tokens = await manager.authorize(authorized.data["authorizationCode"])
             assert tokens.authorizer_app_id == "ks_app_1"
-            async with Client(
-                fake.component_app_id, base_url=fake.base_url, token_provider=manager
-            ) as client:
+            async with make_client(fake, token_provider=manager) as client:
                 info = await client.app_info("ks_app_1")
                 assert info.app_name
             assert fake.push.counters["gave_up"] == 0

@@ -16,7 +16,7 @@ import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
@@ -36,6 +36,9 @@ from kuaishou_mp import (
 )
 from kuaishou_mp._endpoints import APP_INFO, decode
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 CAP = 256 * 1024
 MEMORY_BOUND = 10 * CAP
@@ -116,16 +119,12 @@ async def test_an_endless_body_hits_the_cap(kuaishou_fake: FakeKuaishou) -> None
     assert peak < MEMORY_BOUND
 
 
-async def test_an_endless_body_hits_the_timeout_first() -> None:
+async def test_an_endless_body_hits_the_timeout_first(make_client: MakeClient) -> None:
     async with FakeKuaishou() as fake:
         app = fake.add_authorizer()
         fake.inject(app.app_id, Fault.endless())
-        async with Client(
-            fake.component_app_id,
-            base_url=fake.base_url,
-            timeout=0.2,
-            retry=RetryPolicy.none(),
-            max_response_bytes=64 * 1024 * 1024,
+        async with make_client(
+            fake, timeout=0.2, retry=RetryPolicy.none(), max_response_bytes=64 * 1024 * 1024
         ) as client:
             outcome, elapsed, peak = await measured(
                 client.app_info(Authorizer(app.app_id, app.access_token))

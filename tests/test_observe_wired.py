@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -39,6 +39,9 @@ from kuaishou_mp import (
 from kuaishou_mp.auth import AuthClient
 from kuaishou_mp.otel import OpenTelemetryHooks
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 APP_INFO_PATH = "/openapi/mp/auth/app/info"
 FAST = RetryPolicy(backoff_base=0.001, backoff_max=0.01)
@@ -108,11 +111,6 @@ def auth(fake: FakeKuaishou, app_id: str = "ks_obs") -> Authorizer:
     return Authorizer(a.app_id, a.access_token)
 
 
-def client_for(fake: FakeKuaishou, *hooks: Hooks, **options: Any) -> Client:
-    options.setdefault("retry", FAST)
-    return Client(fake.component_app_id, base_url=fake.base_url, hooks=list(hooks), **options)
-
-
 def attrs_of(span: ReadableSpan) -> dict[str, Any]:
     return dict(span.attributes or {})
 
@@ -121,10 +119,10 @@ def attrs_of(span: ReadableSpan) -> dict[str, Any]:
 
 
 async def test_a_successful_call_is_one_client_span(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     a = auth(kuaishou_fake)
-    async with client_for(kuaishou_fake, tel.hooks) as client:
+    async with make_client(kuaishou_fake, hooks=[tel.hooks], retry=FAST) as client:
         await client.app_info(a)
     (span,) = tel.spans()
     assert span.name == f"GET {APP_INFO_PATH}"
@@ -151,12 +149,12 @@ async def test_a_successful_call_is_one_client_span(
 
 
 async def test_attempt_spans_are_children_of_the_callers_span(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.inject(a.app_id, Fault.http(503))
     tracer = tel.tracer_provider.get_tracer("test")
-    async with client_for(kuaishou_fake, tel.hooks) as client:
+    async with make_client(kuaishou_fake, hooks=[tel.hooks], retry=FAST) as client:
         with tracer.start_as_current_span("GET /mini-programs/{app_id}") as parent:
             await client.app_info(a)
         await client.app_info(a)  # outside any span: a root span of its own trace
@@ -175,11 +173,11 @@ async def test_attempt_spans_are_children_of_the_callers_span(
 
 
 async def test_a_retried_call_has_a_span_per_attempt_with_resend_counts(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.inject(a.app_id, Fault.http(503), Fault.result(400002, "api限速"))
-    async with client_for(kuaishou_fake, tel.hooks) as client:
+    async with make_client(kuaishou_fake, hooks=[tel.hooks], retry=FAST) as client:
         await client.app_info(a)
     gateway, throttled, ok = tel.spans()
     assert [attrs_of(s).get("http.request.resend_count") for s in (gateway, throttled, ok)] == [
@@ -209,10 +207,10 @@ async def test_a_retried_call_has_a_span_per_attempt_with_resend_counts(
 
 
 async def test_a_platform_error_ends_its_span_with_error(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     a = auth(kuaishou_fake)
-    async with client_for(kuaishou_fake, tel.hooks) as client:
+    async with make_client(kuaishou_fake, hooks=[tel.hooks], retry=FAST) as client:
         with pytest.raises(DomainNotFoundError):
             await client.webview_domain(a, "delete", webview=["absent.example.com"])
     (span,) = tel.spans()
@@ -227,12 +225,12 @@ async def test_a_platform_error_ends_its_span_with_error(
 
 
 async def test_a_timeout_ends_its_span_with_error_and_no_status(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.inject(a.app_id, Fault.hang(10))
-    async with client_for(
-        kuaishou_fake, tel.hooks, retry=None, timeout=Timeout(total=0.2)
+    async with make_client(
+        kuaishou_fake, hooks=[tel.hooks], retry=None, timeout=Timeout(total=0.2)
     ) as client:
         with pytest.raises(RequestTimeoutError):
             await client.app_info(a)
@@ -263,14 +261,14 @@ async def test_a_transport_failure_ends_its_span_with_error(tel: Telemetry) -> N
 
 
 async def test_a_bulk_run_records_metrics_matching_the_fakes_counts(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     authorizers = [auth(kuaishou_fake, f"ks_bulk_{i:02d}") for i in range(20)]
     kuaishou_fake.inject(authorizers[0].app_id, Fault.http(503))
     kuaishou_fake.inject(authorizers[1].app_id, Fault.result(400002), Fault.result(400002))
     kuaishou_fake.inject(authorizers[2].app_id, *[Fault.result(100200500)] * 4)  # fails
     tracer = tel.tracer_provider.get_tracer("nightly")
-    async with client_for(kuaishou_fake, tel.hooks) as client:
+    async with make_client(kuaishou_fake, hooks=[tel.hooks], retry=FAST) as client:
         with tracer.start_as_current_span("nightly") as run_span:
             async with client.bulk_app_info(authorizers, concurrency=5) as run:
                 results = [r async for r in run]
@@ -301,11 +299,13 @@ async def test_a_bulk_run_records_metrics_matching_the_fakes_counts(
 # -- events ------------------------------------------------------------------------------------
 
 
-async def test_events_of_a_retried_call_in_order(kuaishou_fake: FakeKuaishou) -> None:
+async def test_events_of_a_retried_call_in_order(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = auth(kuaishou_fake)
     recorder = Recorder()
     kuaishou_fake.inject(a.app_id, Fault.http(503), Fault.result(400002))
-    async with client_for(kuaishou_fake, recorder) as client:
+    async with make_client(kuaishou_fake, hooks=[recorder], retry=FAST) as client:
         await client.app_info(a)
     kinds = [type(e).__name__ for e in recorder.events]
     assert kinds == [
@@ -346,11 +346,12 @@ async def test_events_of_a_retried_call_in_order(kuaishou_fake: FakeKuaishou) ->
 
 async def test_a_throttled_answer_is_reported_without_a_limiter(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     a = auth(kuaishou_fake)
     recorder = Recorder()
     kuaishou_fake.inject(a.app_id, Fault.result(400002))
-    async with client_for(kuaishou_fake, recorder, rate_limit=None, retry=None) as client:
+    async with make_client(kuaishou_fake, hooks=[recorder], rate_limit=None, retry=None) as client:
         with pytest.raises(RateLimitedError):
             await client.app_info(a)
     (throttle,) = recorder.of(ThrottleEvent)
@@ -361,12 +362,13 @@ async def test_a_throttled_answer_is_reported_without_a_limiter(
 
 async def test_one_call_end_per_logical_call_however_many_requests(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     """A delete confirmed by a get after a lost answer is one call: one CallEnd."""
     a = kuaishou_fake.add_authorizer("ks_del", webview_domains=["a.com", "b.com"])
     recorder = Recorder()
     kuaishou_fake.inject(a.app_id, Fault.drop_after_applying())
-    async with client_for(kuaishou_fake, recorder) as client:
+    async with make_client(kuaishou_fake, hooks=[recorder], retry=FAST) as client:
         after = await client.webview_domain(
             Authorizer(a.app_id, a.access_token), "delete", webview=["a.com"]
         )
@@ -377,12 +379,14 @@ async def test_one_call_end_per_logical_call_however_many_requests(
     assert end.outcome == "ok"
 
 
-async def test_bulk_progress_events_count_the_run(kuaishou_fake: FakeKuaishou) -> None:
+async def test_bulk_progress_events_count_the_run(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     authorizers = [auth(kuaishou_fake, f"ks_p{i}") for i in range(6)]
     recorder = Recorder()
     kuaishou_fake.inject(authorizers[0].app_id, *[Fault.result(100200500)] * 4)
     async with (
-        client_for(kuaishou_fake, recorder) as client,
+        make_client(kuaishou_fake, hooks=[recorder], retry=FAST) as client,
         client.bulk_app_info(authorizers, concurrency=3) as run,
     ):
         async for _ in run:
@@ -433,20 +437,24 @@ async def test_an_auth_client_reports_its_calls_with_secrets_redacted(
     [OpenTelemetryHooks(), [object()], "hooks", 42, [Hooks(), print]],
     ids=["a bare hook", "not a hook", "a string", "a number", "a function"],
 )
-async def test_hooks_that_are_not_hooks_are_refused(bad: Any, kuaishou_fake: FakeKuaishou) -> None:
+async def test_hooks_that_are_not_hooks_are_refused(
+    bad: Any, kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     with pytest.raises(InvalidInputError, match=r"kuaishou_mp\.Hooks"):
         Client("ks_c", hooks=bad)
     with pytest.raises(InvalidInputError, match=r"kuaishou_mp\.Hooks"):
         AuthClient("ks_c", "secret", hooks=bad)
-    async with client_for(kuaishou_fake) as client:
+    async with make_client(kuaishou_fake, retry=FAST) as client:
         with pytest.raises(InvalidInputError, match=r"kuaishou_mp\.Hooks"):
             client.with_options(hooks=bad)
 
 
-async def test_with_options_replaces_or_keeps_the_hooks(kuaishou_fake: FakeKuaishou) -> None:
+async def test_with_options_replaces_or_keeps_the_hooks(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = auth(kuaishou_fake)
     first, second = Recorder(), Recorder()
-    async with client_for(kuaishou_fake, first) as client:
+    async with make_client(kuaishou_fake, hooks=[first], retry=FAST) as client:
         kept = client.with_options(timeout=3)
         replaced = client.with_options(hooks=[second])
         silent = client.with_options(hooks=None)
@@ -465,7 +473,10 @@ def test_no_hooks_means_no_observer() -> None:
 
 
 async def test_a_raising_hook_is_logged_once_and_never_breaks_a_call(
-    kuaishou_fake: FakeKuaishou, caplog: pytest.LogCaptureFixture, tel: Telemetry
+    kuaishou_fake: FakeKuaishou,
+    caplog: pytest.LogCaptureFixture,
+    tel: Telemetry,
+    make_client: MakeClient,
 ) -> None:
     class Broken(Hooks):
         def on_attempt_start(self, event: AttemptStart) -> None:
@@ -478,7 +489,9 @@ async def test_a_raising_hook_is_logged_once_and_never_breaks_a_call(
     recorder = Recorder()
     kuaishou_fake.inject(a.app_id, Fault.http(503))
     with caplog.at_level(logging.DEBUG, logger="kuaishou_mp"):
-        async with client_for(kuaishou_fake, Broken(), recorder, tel.hooks) as client:
+        async with make_client(
+            kuaishou_fake, hooks=[Broken(), recorder, tel.hooks], retry=FAST
+        ) as client:
             for _ in range(3):
                 assert (await client.app_info(a)).app_name
     raised = [r for r in caplog.records if "raised; the call goes on" in r.getMessage()]
@@ -496,12 +509,12 @@ async def test_a_raising_hook_is_logged_once_and_never_breaks_a_call(
 
 
 async def test_per_call_log_records_carry_structured_fields(
-    kuaishou_fake: FakeKuaishou, caplog: pytest.LogCaptureFixture
+    kuaishou_fake: FakeKuaishou, caplog: pytest.LogCaptureFixture, make_client: MakeClient
 ) -> None:
     a = auth(kuaishou_fake)
     kuaishou_fake.inject(a.app_id, Fault.result(100200500))
     with caplog.at_level(logging.DEBUG, logger="kuaishou_mp"):
-        async with client_for(kuaishou_fake) as client:
+        async with make_client(kuaishou_fake, retry=FAST) as client:
             await client.app_info(a)
     ours = [r for r in caplog.records if r.name == "kuaishou_mp"]
     fields = [
@@ -533,14 +546,14 @@ async def test_per_call_log_records_carry_structured_fields(
 
 
 async def test_a_learned_rate_source_fills_the_events_and_the_gauge(
-    kuaishou_fake: FakeKuaishou, tel: Telemetry
+    kuaishou_fake: FakeKuaishou, tel: Telemetry, make_client: MakeClient
 ) -> None:
     """The hook point for a component-wide rate learner: ``Observer.learned_rate``."""
     a = auth(kuaishou_fake)
     recorder = Recorder()
     rates = iter([40.0, 20.0, 25.0])
     kuaishou_fake.inject(a.app_id, Fault.result(400002))
-    async with client_for(kuaishou_fake, recorder, tel.hooks) as client:
+    async with make_client(kuaishou_fake, hooks=[recorder, tel.hooks], retry=FAST) as client:
         observer = client._pipeline.observer
         assert observer is not None
         observer.learned_rate = lambda: next(rates)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -33,6 +33,9 @@ from kuaishou_mp._pipeline import Request, _retries
 from kuaishou_mp.auth._endpoints import AUTHORIZER_ACCESS_TOKEN, ENDPOINTS
 from kuaishou_mp.testing import FakeKuaishou, Fault
 from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 
 def auth(fake: FakeKuaishou, app_id: str = "ks_p") -> Authorizer:
@@ -180,13 +183,12 @@ async def test_the_retry_gate_can_refuse_a_retry(
 
 async def test_the_retry_gate_is_asked_only_when_the_policy_would_retry(
     kuaishou_fake: FakeKuaishou,
+    make_client: MakeClient,
 ) -> None:
     a = auth(kuaishou_fake)
     gate = Gate(allow=True)
     policy = RetryPolicy(max_attempts=2, backoff_base=0.001)
-    async with Client(
-        kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, retry=policy
-    ) as client:
+    async with make_client(kuaishou_fake, retry=policy) as client:
         client._pipeline.gate = gate
         kuaishou_fake.inject(a.app_id, Fault.result(100200500), Fault.result(100200500))
         with pytest.raises(ServerError):

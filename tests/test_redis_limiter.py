@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis.asyncio
@@ -27,6 +27,9 @@ from redis_support import (
 from kuaishou_mp import Authorizer, Client, KuaishouError, RateLimit, RetryPolicy
 from kuaishou_mp.redis import LimiterUnavailableError, RedisLimiter
 from kuaishou_mp.testing import FakeKuaishou
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 pytestmark = pytest.mark.redis
 
@@ -141,7 +144,7 @@ async def test_one_script_call_per_acquire_and_callers_sleep(
 
 
 async def test_keys_are_namespaced_expire_and_hold_no_token(
-    redis_url: str, rdb: redis.asyncio.Redis
+    redis_url: str, rdb: redis.asyncio.Redis, make_client: MakeClient
 ) -> None:
     prefix = unique_prefix()
     rl = RateLimit(
@@ -153,7 +156,7 @@ async def test_keys_are_namespaced_expire_and_hold_no_token(
     limiter = make(redis_url, prefix, rl)
     async with FakeKuaishou(component_app_id=CID) as fake:
         apps = fake.add_authorizers(2, prefix="ks_keys")
-        async with Client(CID, base_url=fake.base_url, rate_limit=limiter) as client:
+        async with make_client(fake, rate_limit=limiter) as client:
             for app in apps:
                 await client.app_info(Authorizer(app.app_id, app.access_token))
             await limiter.penalize(apps[1].app_id)
@@ -346,7 +349,7 @@ async def test_processes_share_limits_through_redis(redis_url: str) -> None:
 
 
 async def test_redis_stopped_and_restarted_mid_run(
-    redis_binary: str, caplog: pytest.LogCaptureFixture
+    redis_binary: str, caplog: pytest.LogCaptureFixture, make_client: MakeClient
 ) -> None:
     caplog.set_level(logging.INFO, logger="kuaishou_mp")
     server = RedisProcess(redis_binary)
@@ -373,12 +376,7 @@ async def test_redis_stopped_and_restarted_mid_run(
                 phases["down"] = limiter.stats
                 await server.start()
 
-            async with Client(
-                CID,
-                base_url=fake.base_url,
-                rate_limit=limiter,
-                retry=RetryPolicy.none(),
-            ) as client:
+            async with make_client(fake, rate_limit=limiter, retry=RetryPolicy.none()) as client:
                 chaos_task = asyncio.create_task(chaos())
                 # Low concurrency spreads the acquires over the whole run (~2.2 s at 60/s).
                 async with client.bulk_app_info(rows, concurrency=6) as run:
@@ -431,12 +429,12 @@ async def test_fail_policy_raises_typed_error_and_probes_rarely(
     assert len(limiter_warnings(caplog)) == 1
 
 
-async def test_fail_policy_through_the_client() -> None:
+async def test_fail_policy_through_the_client(make_client: MakeClient) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     limiter = make(url, unique_prefix(), RateLimit(), fallback="fail")
     async with FakeKuaishou(component_app_id=CID) as fake:
         app = fake.add_authorizer("ks_cf")
-        async with Client(CID, base_url=fake.base_url, rate_limit=limiter) as client:
+        async with make_client(fake, rate_limit=limiter) as client:
             with pytest.raises(LimiterUnavailableError):
                 await client.app_info(Authorizer(app.app_id, app.access_token))
         assert fake.counters["requests"] == 0  # refused before sending

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kuaishou_mp import Authorizer, Client, KuaishouError, RetryPolicy, Timeout
 from kuaishou_mp.testing import FakeKuaishou, Fault
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 CANARY = "CANARY_tok_5f3a9c1e7b2d"
 
@@ -39,7 +43,10 @@ FAULTS = {
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_canary_never_leaks(
-    fault: str, kuaishou_fake: FakeKuaishou, caplog: pytest.LogCaptureFixture
+    fault: str,
+    kuaishou_fake: FakeKuaishou,
+    caplog: pytest.LogCaptureFixture,
+    make_client: MakeClient,
 ) -> None:
     kuaishou_fake.add_authorizer("ks_canary", CANARY)
     # Four copies: aiohttp itself resends an idempotent GET once after a dropped connection.
@@ -48,9 +55,8 @@ async def test_canary_never_leaks(
     assert CANARY not in repr(authorizer)
     assert CANARY not in str(authorizer)
     with caplog.at_level(logging.DEBUG):
-        async with Client(
-            kuaishou_fake.component_app_id,
-            base_url=kuaishou_fake.base_url,
+        async with make_client(
+            kuaishou_fake,
             timeout=Timeout(total=0.3),
             retry=RetryPolicy(max_attempts=2, backoff_base=0.001),
         ) as client:

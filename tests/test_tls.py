@@ -12,7 +12,7 @@ import ssl
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
@@ -21,6 +21,9 @@ from hardening_support import connector_of
 
 from kuaishou_mp import Authorizer, Client, InvalidInputError, RetryPolicy, TransportError
 from kuaishou_mp.testing import FakeKuaishou
+
+if TYPE_CHECKING:
+    from conftest import MakeClient
 
 CERT = """-----BEGIN CERTIFICATE-----
 MIIBmjCCAUGgAwIBAgIUUH2BsbbThsHrgTOPPPHhNRgBkMkwCgYIKoZIzj0EAwIw
@@ -64,22 +67,14 @@ async def tls_fake(server_context: ssl.SSLContext) -> AsyncIterator[tuple[FakeKu
         await runner.cleanup()
 
 
-def quick(base_url: str, **options: Any) -> Client:
-    return Client(
-        "ks_component_test",
-        base_url=base_url,
-        retry=RetryPolicy.none(),
-        timeout=5.0,
-        **options,
-    )
-
-
-async def test_verification_is_on_by_default(tls_fake: tuple[FakeKuaishou, str]) -> None:
+async def test_verification_is_on_by_default(
+    tls_fake: tuple[FakeKuaishou, str], make_client: MakeClient
+) -> None:
     fake, url = tls_fake
     app = fake.add_authorizer()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning on the default path
-        client = quick(url)
+        client = make_client(fake, base_url=url, retry=RetryPolicy.none(), timeout=5.0)
     async with client:
         connector = connector_of(client)
         assert connector._ssl is True
@@ -91,13 +86,16 @@ async def test_verification_is_on_by_default(tls_fake: tuple[FakeKuaishou, str])
     assert fake.requests == []  # nothing was sent over the unverified connection
 
 
-async def test_a_trusted_certificate_is_accepted(tls_fake: tuple[FakeKuaishou, str]) -> None:
+async def test_a_trusted_certificate_is_accepted(
+    tls_fake: tuple[FakeKuaishou, str], make_client: MakeClient
+) -> None:
     """The control: the same server passes verification once its certificate is trusted."""
     fake, url = tls_fake
     app = fake.add_authorizer()
     trusting = ssl.create_default_context(cadata=CERT)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusting))
-    async with session, quick(url, session=session) as client:
+    client = make_client(fake, base_url=url, retry=RetryPolicy.none(), timeout=5.0, session=session)
+    async with session, client:
         info = await client.app_info(Authorizer(app.app_id, app.access_token))
     assert info.app_name
     assert len(fake.requests) == 1
@@ -107,7 +105,14 @@ async def test_turning_verification_off_warns(tls_fake: tuple[FakeKuaishou, str]
     fake, url = tls_fake
     app = fake.add_authorizer()
     with pytest.warns(UserWarning, match="verification is off") as record:
-        client = quick(url, verify_ssl=False)
+        # Built here, not by make_client: the warning must point at this line.
+        client = Client(
+            fake.component_app_id,
+            base_url=url,
+            retry=RetryPolicy.none(),
+            timeout=5.0,
+            verify_ssl=False,
+        )
     (warning,) = record.list
     assert warning.filename == __file__  # points at the caller, not into the SDK
     async with client:
