@@ -44,7 +44,7 @@ __all__ = ["Capacity", "CapacityThrottle"]
 logger = logging.getLogger("kuaishou_mp")
 
 _HORIZON = 0.5
-_MIN_SHARE = 0.1
+_MIN_SHARE = 0.05
 
 
 class CircuitWatcher(Protocol):
@@ -185,7 +185,9 @@ class Capacity:
         old = self.rate.rate
         if self.rate.on_throttle(now, sent_at):
             new = self.rate.rate
-            # Calls already given later slots at the old rate keep them; new ones are spaced.
+            # Nothing goes until the full window has room again; calls already given later
+            # slots at the old rate keep them, and new ones are spaced at the new rate.
+            self._next_send = max(self._next_send, self.rate.resume_at)
             logger.info("component-wide throttling: learned rate %.1f -> %.1f calls/s", old, new)
         return True
 
