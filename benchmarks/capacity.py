@@ -117,9 +117,13 @@ class _CountingHandler(logging.Handler):
         self.count += 1
 
 
-async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> dict[str, Any]:
+async def run_client(
+    base_url: str, state: dict[str, Any], concurrency: int, rate_limit: Any = None
+) -> dict[str, Any]:
+    """One default client's bulk app-info run over ``state``'s authorizers (``rate_limit``:
+    a limiter to use instead of the default, e.g. a ``RedisLimiter``)."""
     from benchmarks._timeline import Timeline
-    from kuaishou_mp import Authorizer, Client
+    from kuaishou_mp import DEFAULT, Authorizer, Client
 
     authorizers = [Authorizer(r["app_id"], r["access_token"]) for r in state["authorizers"]]
     outcomes: collections.Counter[str] = collections.Counter()
@@ -128,7 +132,12 @@ async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> 
     started = time.monotonic()
     # Every setting a default; the timeline only listens (a few µs per attempt).
     timeline = Timeline()
-    client = Client("ks_component_test", base_url=base_url, hooks=[timeline])
+    client = Client(
+        "ks_component_test",
+        base_url=base_url,
+        hooks=[timeline],
+        rate_limit=DEFAULT if rate_limit is None else rate_limit,
+    )
     async with client, client.bulk_app_info(authorizers, concurrency=concurrency) as run:
         async for r in run:
             reported[r.app_id] += 1
