@@ -11,6 +11,13 @@ Issue 16's scenarios, each against a fake platform in its own process (this modu
 * ``outage``: every call answers HTTP 503; 2,000 authorizers at concurrency 100. Reported:
   requests per authorizer and run duration (targets: <= 1.3 per authorizer, the run ends
   within ``max_outage`` + 10 s, every authorizer accounted once).
+* ``outage15``: the ``limit300`` run, with every call answering HTTP 503 from 5 s to 20 s
+  after the fake started; the bulk run waits the outage out (``on_outage="wait"``, the
+  default). Reported: share of authorizers ok and requests per authorizer (targets: >= 99.5%
+  ok, <= 1.3 per authorizer).
+
+The ``limit*`` scenarios also record a timeline through the public hooks, drawn to
+``docs/assets/learned-rate-<scenario>.svg``.
 
 The client is ``Client(component_app_id, base_url=...)`` and nothing else. Log records the SDK
 emits at WARNING or above are counted (a handler is attached so none are printed). Prints the
@@ -43,6 +50,15 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "limit300": {"n": 6000, "concurrency": 200, "component_qps": 300, "outage": False},
     "limit1000": {"n": 6000, "concurrency": 200, "component_qps": 1000, "outage": False},
     "outage": {"n": 2000, "concurrency": 100, "component_qps": None, "outage": True},
+    # 15 s of 503s from 5 s into a run of ~20 s (L = 300): the run waits the outage out.
+    "outage15": {
+        "n": 6000,
+        "concurrency": 200,
+        "component_qps": 300,
+        "outage": False,
+        "outage_from": 5.0,
+        "outage_for": 15.0,
+    },
 }
 
 
@@ -66,12 +82,25 @@ def prepare(args: argparse.Namespace) -> FakeKuaishou:
     return fake
 
 
-async def serve(fake: FakeKuaishou) -> None:
+async def _outage(fake: FakeKuaishou, start: float, seconds: float) -> None:
+    from kuaishou_mp.testing import Fault
+
+    await asyncio.sleep(start)
+    fake.outage = Fault.http(503)
+    await asyncio.sleep(seconds)
+    fake.outage = None
+
+
+async def serve(fake: FakeKuaishou, args: argparse.Namespace) -> None:
     base_url = await fake.start("127.0.0.1", 0)
+    if args.outage_for:
+        outage = asyncio.create_task(_outage(fake, args.outage_from, args.outage_for))
     print(f"READY {base_url}", flush=True)
     # Serve until the parent closes our stdin, then report what the platform saw.
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     counters = dict(fake.counters)
+    if args.outage_for:
+        outage.cancel()
     await fake.stop()
     print(json.dumps(counters), flush=True)
 
@@ -88,9 +117,13 @@ class _CountingHandler(logging.Handler):
         self.count += 1
 
 
-async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> dict[str, Any]:
+async def run_client(
+    base_url: str, state: dict[str, Any], concurrency: int, rate_limit: Any = None
+) -> dict[str, Any]:
+    """One default client's bulk app-info run over ``state``'s authorizers (``rate_limit``:
+    a limiter to use instead of the default, e.g. a ``RedisLimiter``)."""
     from benchmarks._timeline import Timeline
-    from kuaishou_mp import Authorizer, Client
+    from kuaishou_mp import DEFAULT, Authorizer, Client
 
     authorizers = [Authorizer(r["app_id"], r["access_token"]) for r in state["authorizers"]]
     outcomes: collections.Counter[str] = collections.Counter()
@@ -99,7 +132,12 @@ async def run_client(base_url: str, state: dict[str, Any], concurrency: int) -> 
     started = time.monotonic()
     # Every setting a default; the timeline only listens (a few µs per attempt).
     timeline = Timeline()
-    client = Client("ks_component_test", base_url=base_url, hooks=[timeline])
+    client = Client(
+        "ks_component_test",
+        base_url=base_url,
+        hooks=[timeline],
+        rate_limit=DEFAULT if rate_limit is None else rate_limit,
+    )
     async with client, client.bulk_app_info(authorizers, concurrency=concurrency) as run:
         async for r in run:
             reported[r.app_id] += 1
@@ -127,6 +165,8 @@ def run_scenario(name: str, latency: float) -> dict[str, Any]:
         argv += ["--component-qps", str(spec["component_qps"])]
     if spec["outage"]:
         argv.append("--outage")
+    if "outage_for" in spec:
+        argv += ["--outage-from", str(spec["outage_from"]), "--outage-for", str(spec["outage_for"])]
     counter = _CountingHandler()
     sdk_logger = logging.getLogger("kuaishou_mp")
     sdk_logger.addHandler(counter)
@@ -148,7 +188,10 @@ def run_scenario(name: str, latency: float) -> dict[str, Any]:
         throttled_share=round(counters.get("result:400002", 0) / requests, 4) if requests else 0,
         warning_log_records=counter.count,
     )
-    if spec["component_qps"] is not None:
+    if "outage_for" in spec:
+        report["outage_seconds"] = spec["outage_for"]
+        report["ok_share"] = round(report["outcomes"].get("ok", 0) / n, 4)
+    elif spec["component_qps"] is not None:
         report["ok_throughput_over_limit"] = round(report["ok_per_s"] / spec["component_qps"], 3)
     return report
 
@@ -167,6 +210,8 @@ def _print(report: dict[str, Any]) -> None:
         f"({report['requests_per_authorizer']} per authorizer), "
         f"throttled {report['throttled_share']:.1%}"
     )
+    if "ok_share" in report:
+        print(f"  a {report['outage_seconds']:g} s outage mid-run: {report['ok_share']:.2%} ok")
     if "ok_throughput_over_limit" in report:
         print(f"  ok throughput {report['ok_per_s']}/s = {report['ok_throughput_over_limit']} L")
     print(
@@ -186,9 +231,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--component-qps", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--outage", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--outage-from", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--outage-for", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(prepare(args)))
+        asyncio.run(serve(prepare(args), args))
         return
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     reports = []
@@ -205,7 +252,7 @@ def main() -> None:
         path.write_text(json.dumps(out, indent=2) + "\n")
         print(f"wrote {path}")
     for report in reports:
-        if report["component_qps"] is None:
+        if report["component_qps"] is None or "ok_share" in report:
             continue
         path = PLOTS / f"learned-rate-{report['scenario']}.svg"
         title = (

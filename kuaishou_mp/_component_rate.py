@@ -5,12 +5,21 @@ number. This calculator holds the rate the whole client should send at, in the m
 botocore's adaptive retry mode (``retries/throttling.py`` and ``retries/adaptive.py``), itself
 TCP CUBIC (RFC 8312) applied to requests per second:
 
-* each sent call feeds a smoothed measurement of the rate actually sent (0.5 s buckets,
-  exponential smoothing 0.8), because the rate that was throttled is the one *sent*, not the
-  one allowed;
-* a throttle remembers the rate at which it happened as ``w_max`` (the rate sent, or the rate
-  of answers that got through if that is less: the last good rate, at most the platform's
-  limit) and sets the rate to ``beta`` (0.7) times it;
+* each sent call is counted over the platform's one-second window, because the rate that was
+  throttled is the one *sent*, not the one allowed (and a smoothed meter lags by seconds behind
+  a client that has just started or resumed); a smoothed measurement (0.5 s buckets,
+  exponential smoothing 0.8) bounds the rate's growth;
+* a throttle remembers the rate at which it happened as ``w_max`` (the rate sent, or, if that
+  is less, the answers that got through in the platform's last one-second window: a throttle
+  says that window is full, so what got through is its capacity) and sets the rate to ``beta``
+  (0.7) times it;
+* except the first: a client sends unpaced until the platform first throttles, so its first
+  throttle comes from a burst, not from a rate that was too high, and the window the burst
+  filled measured the capacity directly (kept growing while the burst's last answers come
+  in): the rate starts there, the curve at its flat top (``K = 0``), probing beyond it;
+* after a decrease, sending resumes when the window that was full has let its oldest answers
+  go (:attr:`ComponentRate.resume_at`): until then every call would be throttled again, which
+  is what a client that starts unlimited meets after its first burst;
 * every success moves the rate along ``scale * (t - K)**3 + w_max``, where ``t`` is the time
   since the last decrease and ``K = cbrt(w_max * (1 - beta) / scale)`` is the time at which the
   curve is back at ``w_max``: fast at first, flat near the rate that failed, then probing
@@ -26,13 +35,16 @@ the rate collapses to the floor in a second (x0.7 per round trip). TCP reduces o
 window of data for the same reason.
 
 Every method takes ``now`` (monotonic seconds); nothing here reads a clock, sleeps or
-allocates on the success path. The whole state is ten floats (:meth:`ComponentRate.state`),
-so a shared store (Redis, with its own clock) can hold it.
+allocates on the success path. The learned state is ten floats (:meth:`ComponentRate.state`),
+so a shared store (Redis, with its own clock) can hold it; the window of answers that got
+through is this process's own measurement and stays here.
 """
 
 from __future__ import annotations
 
 import math
+
+from ._windows import SlidingCount
 
 BETA = 0.7
 """Multiplicative decrease on a throttle (botocore's and CUBIC's ``beta``)."""
@@ -46,6 +58,8 @@ SMOOTHING = 0.8
 """Weight of the newest bucket in the measured send rate."""
 BUCKET = 0.5
 """Length in seconds of the buckets the send rate is measured in."""
+WINDOW = 1.0
+"""Seconds of the platform's rate window, over which the answers that got through are counted."""
 
 _NEVER = -math.inf
 
@@ -107,8 +121,11 @@ class ComponentRate:
         "_ok",
         "_scale",
         "_sent",
+        "_sent_window",
         "_w_max",
+        "_window",
         "rate",
+        "resume_at",
     )
 
     def __init__(
@@ -152,12 +169,18 @@ class ComponentRate:
         self._last_fail = _NEVER
         self._sent = RateMeter()
         self._ok = RateMeter()
+        self._window = SlidingCount(WINDOW, buckets=20)
+        self._sent_window = SlidingCount(WINDOW, buckets=20)
+        self.resume_at = _NEVER
+        """When sending may resume after the last decrease (monotonic seconds): the time the
+        full window has let its oldest answer go."""
 
     # -- measurement -----------------------------------------------------------------------
 
     def on_send(self, now: float) -> None:
         """Record that one call was sent at ``now``."""
         self._sent.tick(now)
+        self._sent_window.add(now)
 
     def measured_rate(self, now: float) -> float:
         """The smoothed rate calls were sent at (calls/s)."""
@@ -166,6 +189,14 @@ class ComponentRate:
     def good_rate(self, now: float) -> float:
         """The smoothed rate of answers that were not throttles (calls/s)."""
         return self._ok.rate(now)
+
+    def sent_in_window(self, now: float) -> int:
+        """Calls sent in the last :data:`WINDOW` seconds."""
+        return self._sent_window.total(now)
+
+    def got_through(self, now: float) -> int:
+        """Answers that were not throttles in the last :data:`WINDOW` seconds."""
+        return self._window.total(now)
 
     # -- feedback --------------------------------------------------------------------------
 
@@ -191,29 +222,48 @@ class ComponentRate:
             Whether the rate was lowered (``False`` for a call sent less than ``holdoff``
             after the last decrease).
         """
+        window = self._window
         if sent_at < self._last_fail + self._holdoff:
+            if self._k == 0.0:
+                # Answers of the burst that filled the window are still arriving: the
+                # capacity it measures grows until the last of them is in.
+                good = window.total(now)
+                if good > self._w_max:
+                    self._w_max = float(good)
+                    self.rate = max(self._min_rate, min(self._w_max, self._cap))
             return False
-        sent = self._sent.rate(now)
-        if sent <= 0.0:
-            sent = self.rate
-        # The rate that failed is what was really sent, and never more than what was allowed;
-        # the platform's limit lies at most at what got through meanwhile ("the last good
-        # rate"), so the curve is centred there and flattens out at the limit itself.
+        first = self._last_fail == _NEVER
+        # Counted over the platform's window, as its limit is: a smoothed meter lags by
+        # seconds behind a client that has just started (or just resumed).
+        sent = float(self._sent_window.total(now)) or self.rate
+        # The rate that failed is what was really sent, and never more than what was allowed.
+        # When the window that refused it also let calls through, those are its capacity: the
+        # curve is centred there and flattens out at the limit itself.
         failed_at = min(sent, self.rate)
-        good = self._ok.rate(now)
-        if 0.0 < good < failed_at:
-            failed_at = good
+        good = window.total(now)
+        measured = 0 < good < failed_at
+        if measured:
+            failed_at = float(good)
         if not math.isfinite(failed_at):  # nothing measured and no cap: start from the floor
             failed_at = self._min_rate / self._beta
+        oldest = window.oldest(now)
+        self.resume_at = now if oldest is None else max(now, oldest + WINDOW)
         self._w_max = failed_at
-        self._k = (failed_at * (1.0 - self._beta) / self._scale) ** (1.0 / 3.0)
         self._last_fail = now
+        if first and measured:
+            # An unpaced client's first burst: no rate was too high, the burst was, and the
+            # window it filled measured the capacity. Pace there (K = 0) and probe beyond it.
+            self._k = 0.0
+            self.rate = max(self._min_rate, min(failed_at, self._cap))
+            return True
+        self._k = (failed_at * (1.0 - self._beta) / self._scale) ** (1.0 / 3.0)
         self.rate = max(self._min_rate, min(failed_at * self._beta, self._cap))
         return True
 
     def on_success(self, now: float) -> None:
         """An answer that was not a throttle arrived at ``now``: move the rate along the curve."""
         self._ok.tick(now)
+        self._window.add(now)
         last = self._last_fail
         if last == _NEVER:
             return

@@ -22,6 +22,35 @@ MIN_LONELY = 2
 """Lonely throttles of this many distinct authorizers within the window are component-wide."""
 MIN_DISTINCT = 10
 """Throttles of this many distinct authorizers within the window are component-wide."""
+MIN_SHARE = 0.1
+"""Share of the window's calls that must be throttled before the learned rate comes down."""
+MIN_SHARE_AT_LIMIT = 0.03
+"""The share that will do once a limit is known and what gets through stays at it."""
+AT_LIMIT = 1.02
+"""What gets through is "at the limit" up to this factor of the limit known."""
+
+
+def enough_to_lower(
+    throttled: int, sent: int, *, got_through: int, known_limit: float | None
+) -> bool:
+    """Whether component-wide throttles are a large enough share of the window's calls to
+    lower the learned rate.
+
+    Scattered throttles of single authorizers (a few percent of the calls) look
+    component-wide to the detector too, so only a real share (:data:`MIN_SHARE`) lowers the
+    rate. Once a limit is known, a smaller share does while what gets through stays at that
+    limit: scattered throttles do not stop more calls getting through, a limit does.
+
+    Args:
+        throttled: Throttled answers in the window.
+        sent: Calls sent in the window.
+        got_through: Answers in the window that were not throttles.
+        known_limit: The capacity measured at the last decrease; ``None`` before any.
+    """
+    share = MIN_SHARE
+    if known_limit is not None and got_through <= AT_LIMIT * known_limit:
+        share = MIN_SHARE_AT_LIMIT
+    return throttled >= share * sent
 
 
 class ComponentThrottleDetector:

@@ -64,6 +64,22 @@ class SlidingCount:
         self._advance(now)
         return self._total
 
+    def oldest(self, now: float) -> float | None:
+        """Start of the oldest slice of the window ending at ``now`` that holds an event.
+
+        At most one slice width before the oldest event itself; ``None`` when the window is
+        empty.
+        """
+        head = self._advance(now)
+        if self._total == 0:
+            return None
+        counts = self._counts
+        size = len(counts)
+        for index in range(head - size + 1, head + 1):
+            if counts[index % size]:
+                return index * self._width
+        return None  # pragma: no cover - a positive total has a non-empty slice
+
 
 class DistinctKeys:
     """Which keys had an event in the last ``window`` seconds: distinct count in O(1) amortised.

@@ -39,11 +39,13 @@ def test_measured_rate_follows_the_send_rate() -> None:
 def test_a_throttle_multiplies_the_measured_rate_by_beta() -> None:
     calc = ComponentRate()
     end = send_at(calc, 100.0, 0.0, 3.0)
-    measured = calc.measured_rate(end)
+    # The rate sent is counted over the platform's window, as its limit is.
+    sent = calc.sent_in_window(end)
+    assert 95 <= sent <= 100
     assert calc.on_throttle(end, sent_at=end - 0.01)
-    assert calc.rate == pytest.approx(BETA * measured)
-    assert calc.last_max == pytest.approx(measured)
-    assert calc.recovery_time == pytest.approx((measured * (1 - BETA) / SCALE) ** (1 / 3))
+    assert calc.rate == pytest.approx(BETA * sent)
+    assert calc.last_max == sent
+    assert calc.recovery_time == pytest.approx((sent * (1 - BETA) / SCALE) ** (1 / 3))
 
 
 def test_throttles_within_one_window_of_the_decrease_count_once() -> None:
@@ -92,9 +94,55 @@ def test_the_last_max_is_what_got_through_when_less_than_what_was_sent() -> None
         t += 0.01
     assert calc.measured_rate(t) == pytest.approx(100.0, rel=0.02)
     assert calc.good_rate(t) == pytest.approx(50.0, rel=0.02)
+    # The window of the throttle is full: what got through in it is the platform's capacity.
+    assert calc.got_through(t) == 50
     assert calc.on_throttle(t, sent_at=t)
-    assert calc.last_max == pytest.approx(calc.good_rate(t))
-    assert calc.rate == pytest.approx(BETA * calc.good_rate(t))
+    assert calc.last_max == 50.0
+    # The first throttle: the client sent unpaced, so it paces at the capacity measured.
+    assert calc.rate == 50.0
+    assert calc.recovery_time == 0.0
+    # Evenly spread answers leave the window as new ones come: sending resumes at once.
+    assert calc.resume_at == pytest.approx(t, abs=0.06)
+    # Later throttles are the curve's probes beyond the limit: CUBIC's decrease applies.
+    for _ in range(200):
+        calc.on_send(t)
+        if int(t * 100) % 2:
+            calc.on_success(t)
+        t += 0.01
+    assert calc.on_throttle(t, sent_at=t)
+    w_max = calc.last_max
+    assert w_max == calc.got_through(t)
+    assert 45 <= w_max <= 50
+    assert calc.rate == pytest.approx(BETA * w_max)
+    assert calc.recovery_time == pytest.approx((w_max * (1 - BETA) / SCALE) ** (1 / 3))
+
+
+def test_after_a_first_burst_the_limit_is_what_got_through_and_sending_waits_for_room() -> None:
+    """An unlimited client's first burst fills the platform's window in a fraction of it."""
+    calc = ComponentRate()
+    t = 0.0
+    for _ in range(300):  # 300 admitted in the first 75 ms (4,000 calls/s)
+        calc.on_send(t)
+        t += 0.00025
+    for _ in range(100):  # then the window is full
+        calc.on_send(t)
+        t += 0.00025
+    # The first throttle comes back while 50 ms of the burst's answers are still on the way.
+    for i in range(250):
+        calc.on_success(0.05 + i * 0.00025)
+    assert calc.on_throttle(0.1125, sent_at=0.0625)
+    assert calc.last_max == 250.0
+    assert calc.rate == 250.0
+    # The throttles that follow (sent before the decrease) bring the rest of the burst's answers.
+    for i in range(250, 300):
+        calc.on_success(0.05 + i * 0.00025)
+    assert not calc.on_throttle(0.13, sent_at=0.08)
+    assert calc.last_max == 300.0
+    assert calc.rate == 300.0
+    # A smoothed rate would have said 600/s (300 answers in the first half-second bucket).
+    assert calc.good_rate(0.13) == pytest.approx(600.0)
+    # Every call sent before the burst has aged out of the window would be throttled again.
+    assert 1.0 <= calc.resume_at <= 1.06
 
 
 def test_restore_refuses_a_state_of_the_wrong_size() -> None:

@@ -35,6 +35,18 @@ def test_sliding_count_puts_a_slightly_late_reading_in_the_newest_bucket() -> No
     assert c.total(5.05) == 0
 
 
+def test_sliding_count_knows_where_its_oldest_event_lies() -> None:
+    c = SlidingCount(1.0, buckets=10)
+    assert c.oldest(3.0) is None
+    c.add(3.02)
+    c.add(3.47)
+    c.add(3.91)
+    assert c.oldest(3.95) == pytest.approx(3.0)  # the slice [3.0, 3.1) holds the first
+    assert c.oldest(4.05) == pytest.approx(3.4)  # that slice left the window
+    assert c.oldest(4.55) == pytest.approx(3.9)
+    assert c.oldest(4.95) is None
+
+
 def test_distinct_keys_counts_keys_not_events_and_expires_them() -> None:
     d = DistinctKeys(1.0)
     assert d.add("a", 0.0) == 1

@@ -32,7 +32,7 @@ from .._budget_meter import BudgetMeter
 from .._circuit import CircuitState, OutageCircuit
 from .._component_rate import ComponentRate
 from .._outage_wait import wait_for_circuit
-from .._throttle_detector import ComponentThrottleDetector
+from .._throttle_detector import ComponentThrottleDetector, enough_to_lower
 from .._windows import SlidingCount
 from ..errors import PlatformUnavailableError, RateLimitedError
 from ..ratelimit import Limiter
@@ -44,7 +44,6 @@ __all__ = ["Capacity", "CapacityThrottle"]
 logger = logging.getLogger("kuaishou_mp")
 
 _HORIZON = 0.5
-_MIN_SHARE = 0.1
 
 
 class CircuitWatcher(Protocol):
@@ -178,14 +177,20 @@ class Capacity:
         self._throttles.add(now)
         if not self.detector.on_throttle(app_id, now):
             return False
-        # Scattered throttles of single authorizers (a few percent of the calls) look
-        # component-wide to the detector too; only a real share of the calls lowers the rate.
-        if self._throttles.total(now) < _MIN_SHARE * self._sends.total(now):
+        learned = self.rate
+        if not enough_to_lower(
+            self._throttles.total(now),
+            self._sends.total(now),
+            got_through=learned.got_through(now),
+            known_limit=learned.last_max if learned.throttled else None,
+        ):
             return False
-        old = self.rate.rate
-        if self.rate.on_throttle(now, sent_at):
-            new = self.rate.rate
-            # Calls already given later slots at the old rate keep them; new ones are spaced.
+        old = learned.rate
+        if learned.on_throttle(now, sent_at):
+            new = learned.rate
+            # Nothing goes until the full window has room again; calls already given later
+            # slots at the old rate keep them, and new ones are spaced at the new rate.
+            self._next_send = max(self._next_send, learned.resume_at)
             logger.info("component-wide throttling: learned rate %.1f -> %.1f calls/s", old, new)
         return True
 
