@@ -1,4 +1,5 @@
-"""Run every benchmark: ``python -m benchmarks`` (``nox -s bench``).
+"""Run every benchmark: ``python -m benchmarks`` (``nox -s bench``); ``--only capacity`` runs
+issue 16's capacity scenarios (``benchmarks.capacity`` and ``benchmarks.capacity_shared``).
 
 The fake platform runs in its own process on loopback; each measured client run is its own
 process too. Every figure is a ratio against a baseline measured in the same run: plain aiohttp
@@ -37,6 +38,7 @@ def _pin(cpu: int) -> Callable[[], None] | None:
     return pin
 
 
+ALL_PARTS = ["throughput", "limiter", "memory", "capacity"]
 SPEED_MODES = [("asyncio", "std"), ("uvloop", "orjson")]
 THROUGHPUT = [  # latency seconds, concurrency, target ratio SDK / raw
     (0.0, 100, 0.90),  # issue 15: no regression below 0.90 at 0 ms
@@ -115,6 +117,32 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in runs))
 
 
+def capacity_rows() -> list[list[str]]:
+    """Run issue 16's capacity scenarios (each writes its own JSON); their figures as rows."""
+    for module in ("benchmarks.capacity", "benchmarks.capacity_shared"):
+        subprocess.run([sys.executable, "-m", module], check=True, stdout=subprocess.DEVNULL)
+    rows = []
+    for name in ("capacity-latest.json", "capacity-shared-latest.json"):
+        for sc in json.loads((RESULTS / name).read_text())["scenarios"]:
+            label = f"capacity {sc['scenario']}"
+            per_auth = sc["requests_per_authorizer"]
+            if "ok_throughput_over_limit" in sc:
+                ratio, share = sc["ok_throughput_over_limit"], sc["throttled_share"]
+                ok = sc["failed"] == 0 and ratio >= 0.92 and share <= 0.05
+                cell, target = f"{ratio:.3f} L", ">= 0.92 L, <= 5% throttled, 0 failed"
+                note = f"{share:.1%} throttled, {sc['failed']} failed, {per_auth} req/auth"
+            elif "ok_share" in sc:
+                ok = sc["ok_share"] >= 0.995 and per_auth <= 1.3
+                cell, target = f"{sc['ok_share']:.2%} ok", ">= 99.5% ok, <= 1.3 req/auth"
+                note = f"{per_auth} req/auth, {sc['seconds']} s"
+            else:
+                ok = per_auth <= 1.3 and sc["seconds"] <= 70 and sc["every_authorizer_once"]
+                cell, target = f"{per_auth} req/auth", "<= 1.3 req/auth, <= 70 s"
+                note = f"{sc['seconds']} s, every authorizer once: {sc['every_authorizer_once']}"
+            rows.append([label, "", "", cell, target, "ok" if ok else "MISS", note])
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20_000, help="calls per throughput run")
@@ -123,7 +151,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     parser.add_argument(
         "--only",
-        choices=["throughput", "limiter", "memory"],
+        choices=ALL_PARTS,
         action="append",
         help="run only these parts (repeatable); default: all",
     )
@@ -137,7 +165,7 @@ def main() -> None:
         "client_env": CLIENT_ENV,
     }
     rows: list[list[str]] = []
-    parts = set(args.only or ["throughput", "limiter", "memory"])
+    parts = set(args.only or ALL_PARTS)
 
     for latency, concurrency, target in THROUGHPUT if "throughput" in parts else []:
         with fake_server(args.n, latency) as (url, path):
@@ -234,6 +262,9 @@ def main() -> None:
             ]
         )
 
+    if "capacity" in parts:
+        rows += capacity_rows()
+
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     header = ["benchmark", "baseline", "sdk", "ratio", "target", "", "notes"]
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
@@ -242,7 +273,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     latest = RESULTS / (
-        "latest.json" if parts == {"throughput", "limiter", "memory"} else "partial.json"
+        "latest.json"
+        if parts == {"throughput", "limiter", "memory", "capacity"}
+        else "partial.json"
     )
     for target_path in (RESULTS / f"bench-{stamp}.json", latest):
         target_path.write_text(json.dumps(report, indent=2))

@@ -11,12 +11,12 @@ TCP CUBIC (RFC 8312) applied to requests per second:
   exponential smoothing 0.8) bounds the rate's growth;
 * a throttle remembers the rate at which it happened as ``w_max`` (the rate sent, or, if that
   is less, the answers that got through in the platform's last one-second window: a throttle
-  says that window is full, so what got through is its capacity) and sets the rate to ``beta``
-  (0.7) times it;
+  says that window is full, so what got through is its capacity; raised while the answers of
+  calls that window admitted are still coming in) and sets the rate to ``beta`` (0.7) times it;
 * except the first: a client sends unpaced until the platform first throttles, so its first
   throttle comes from a burst, not from a rate that was too high, and the window the burst
-  filled measured the capacity directly (kept growing while the burst's last answers come
-  in): the rate starts there, the curve at its flat top (``K = 0``), probing beyond it;
+  filled measured the capacity directly: the rate starts there, the curve at its flat top
+  (``K = 0``), probing beyond it;
 * after a decrease, sending resumes when the window that was full has let its oldest answers
   go (:attr:`ComponentRate.resume_at`): until then every call would be throttled again, which
   is what a client that starts unlimited meets after its first burst;
@@ -224,13 +224,15 @@ class ComponentRate:
         """
         window = self._window
         if sent_at < self._last_fail + self._holdoff:
-            if self._k == 0.0:
-                # Answers of the burst that filled the window are still arriving: the
-                # capacity it measures grows until the last of them is in.
-                good = window.total(now)
-                if good > self._w_max:
-                    self._w_max = float(good)
-                    self.rate = max(self._min_rate, min(self._w_max, self._cap))
+            # Answers of calls the full window admitted are still arriving: the capacity it
+            # measures grows until the last of them is in.
+            good = window.total(now)
+            if good > self._w_max:
+                self._w_max = w_max = float(good)
+                if self._k == 0.0:
+                    self.rate = max(self._min_rate, min(w_max, self._cap))
+                else:  # the curve keeps its shape; the next answer moves the rate along it
+                    self._k = (w_max * (1.0 - self._beta) / self._scale) ** (1.0 / 3.0)
             return False
         first = self._last_fail == _NEVER
         # Counted over the platform's window, as its limit is: a smoothed meter lags by

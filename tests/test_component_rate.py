@@ -246,3 +246,32 @@ def test_closed_loop_against_a_fixed_limit_settles_near_it() -> None:
         t += dt
     assert ok_late / 40.0 >= 0.8 * limit  # after learning, most of the limit is used
     assert throttled / (ok + throttled) < 0.1
+
+
+def test_late_answers_of_the_full_window_raise_the_last_max_of_a_decrease() -> None:
+    calc = ComponentRate()
+    t = 0.0
+    for i in range(300):  # a first episode: 300/s sent, 280 of them answered so far
+        calc.on_send(t)
+        if i < 280:
+            calc.on_success(t)
+        t += 1 / 300
+    assert calc.on_throttle(t, sent_at=t)
+    t += 1.5  # past the hold-off: a probe above the limit is throttled
+    for _ in range(300):
+        calc.on_send(t)
+        calc.on_success(t)
+        t += 1 / 330
+    sent_at = t
+    for _ in range(20):  # only part of what the window admitted is answered yet
+        calc.on_send(t)
+        t += 1 / 330
+    assert calc.on_throttle(t, sent_at=sent_at)
+    first_max, first_k = calc.last_max, calc.recovery_time
+    for _ in range(10):  # the rest of the admitted calls' answers come in
+        calc.on_success(t)
+    assert not calc.on_throttle(t + 0.01, sent_at=sent_at + 0.005)
+    assert calc.last_max == calc.got_through(t + 0.01) > first_max
+    assert calc.recovery_time > first_k
+    calc.on_success(t + 0.02)
+    assert calc.rate == pytest.approx(BETA * calc.last_max, rel=0.01)
