@@ -142,7 +142,9 @@ class Client(ManyCalls):
         limiter = rate_limit.build() if isinstance(rate_limit, RateLimit) else rate_limit
         # The hard global cap bounds the learned component-wide rate.
         capacity = Capacity(
-            cap=rate_limit.global_qps if isinstance(rate_limit, RateLimit) else None
+            cap=rate_limit.global_qps if isinstance(rate_limit, RateLimit) else None,
+            # A limiter shared by processes may share the learned rate too (RedisLimiter).
+            shared=getattr(limiter, "shared_learned_rate", None),
         )
         observer = Observer.watching(hooks, capacity)
         self._component_app_id = component_app_id

@@ -49,13 +49,12 @@ platform with some jitter (scheduling on a busy host, the network); without a ma
 that left late and the one ``rate`` slots after it that left on time can land in one platform
 window and earn a 400002. So the script spaces calls by ``(1 + safety_margin) / rate``: the
 rate holds over windows of ``1 + safety_margin`` seconds, i.e. arrivals may jitter by
-``safety_margin`` seconds. The default, 0.05 (50 ms, 5 % of throughput), is sized from
-measurements with four worker processes on a loaded two-core host: typically 5-15 ms, often
-20-25 ms, rarely more. A 400002 costs a retry and halves the authorizer's rate for seconds, so
-a few percent is cheap insurance; lower it on quiet hosts, raise it for workers far from the
-platform. A process's very first calls, made while its connections to Redis and the platform
-are still being opened, can leave tens of milliseconds late; a long-running worker is past
-that.
+``safety_margin`` seconds. The default, 0.05 (50 ms, 5 % of throughput), is sized in the Redis
+recipe of the documentation, from measurements with four workers on a loaded two-core host.
+
+The component-wide rate a client learns from the platform's throttling is shared the same way
+(:attr:`RedisLimiter.shared_learned_rate`, key ``{prefix}:{component_app_id}:rl:*learned*``):
+every process paces against one learned rate, on Redis time.
 
 When Redis fails
 ----------------
@@ -92,6 +91,7 @@ from typing import Any, Final, Literal
 import redis.asyncio
 
 from ._rate_params import rate_params
+from ._redis_learned import SharedRate
 from ._redis_limiter_lua import limiter_script
 from ._redis_limiter_stats import RedisLimiterStats
 from ._redis_support import bounded, connect, redis_errors
@@ -176,14 +176,14 @@ class RedisLimiter:
         self._fallback: Fallback = fallback
         self._key_prefix = f"{prefix}:{component_app_id}:rl:"
         self._global_key = self._key_prefix + "*global*"  # no app id has a "*"
-        params = rate_params(rate_limit, margin=margin)
+        params, g_qps = rate_params(rate_limit, margin=margin), rate_limit.global_qps
         self._rate = params.rate
         self._limited = params.interval > 0 or params.global_interval > 0
         self._adaptive = params.adaptive
         self._script = client.register_script(limiter_script(params))
-        self._acquire_args = ("a",)
-        self._penalize_args = ("p",)
-        self._rate_args = ("r",)
+        learned = self._key_prefix + "*learned*"
+        self.shared_learned_rate = SharedRate(client, learned, cap=g_qps, timeout=self._timeout)
+        """The learned component-wide rate every client using this limiter paces against."""
 
         self._local: InProcessLimiter | None = None
         if fallback == "local":
@@ -286,7 +286,7 @@ class RedisLimiter:
         if self._up or self._probe_due():
             generation = self._generation
             try:
-                reply, sent, received = await self._call(self._acquire_args, key, generation)
+                reply, sent, received = await self._call(("a",), key, generation)
             except _REDIS_ERRORS:
                 pass  # the state is updated and logged; the policy decides below
             else:
@@ -328,7 +328,7 @@ class RedisLimiter:
             await self._local.penalize(key)
         if self._up or self._probe_due():
             with contextlib.suppress(*_REDIS_ERRORS):
-                await self._call(self._penalize_args, key, self._generation)
+                await self._call(("p",), key, self._generation)
 
     async def aclose(self) -> None:
         """Close the Redis connection if the limiter created it (:meth:`from_url`). Idempotent."""
@@ -358,7 +358,7 @@ class RedisLimiter:
         if self._rate is None:
             return None
         try:
-            factor, _, _ = await self._call(self._rate_args, key, self._generation)
+            factor, _, _ = await self._call(("r",), key, self._generation)
         except _REDIS_ERRORS as exc:
             raise LimiterUnavailableError(
                 f"Redis did not answer: {type(exc).__name__}", app_id=key

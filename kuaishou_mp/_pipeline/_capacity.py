@@ -53,13 +53,28 @@ class CircuitWatcher(Protocol):
         """The circuit moved from ``old`` to ``new``."""
 
 
+class SharedLearnedRate(Protocol):
+    """A learned component-wide rate kept outside the process (``RedisLimiter``'s)."""
+
+    async def pace(self, got_through: int = 0) -> tuple[float, float | None] | None:
+        """Take a send slot, reporting the answers that got through since the last one:
+        seconds to wait and the shared rate; ``None`` if unreachable."""
+
+    async def throttled(self, resume_in: float) -> float | None:
+        """Report a component-wide throttle; the shared rate after it (``None``: unreachable)."""
+
+
 class Capacity:
     """What every copy of one client shares to live within the platform's capacity."""
 
     __slots__ = (
         "_budget_meter",
         "_next_send",
+        "_ok_unshared",
+        "_report",
         "_sends",
+        "_shared",
+        "_shared_rate",
         "_throttles",
         "_watchers",
         "circuit",
@@ -67,7 +82,16 @@ class Capacity:
         "rate",
     )
 
-    def __init__(self, *, cap: float | None = None) -> None:
+    def __init__(
+        self, *, cap: float | None = None, shared: SharedLearnedRate | None = None
+    ) -> None:
+        # With a shared rate, every process paces against it; this process's calculator
+        # still judges its own throttles and measures what got through its window, and takes
+        # over the pacing whenever the shared store does not answer.
+        self._shared = shared
+        self._shared_rate: float | None = None
+        self._report: float | None = None
+        self._ok_unshared = 0
         self.rate = ComponentRate(cap=cap)
         self.detector = ComponentThrottleDetector()
         # A 2 s window (not the circuit's 10 s default): at hundreds of calls per second the
@@ -86,6 +110,8 @@ class Capacity:
 
     def learned_rate(self) -> float | None:
         """The learned component-wide rate (calls/s); ``None`` while nothing was learned."""
+        if self._shared_rate is not None:
+            return self._shared_rate
         rate = self.rate.rate
         return None if rate == math.inf else rate
 
@@ -139,6 +165,7 @@ class Capacity:
         self.circuit.on_success(now)
         if not throttled:
             self.rate.on_success(now)
+            self._ok_unshared += 1
 
     def failed(self, app_id: str | None, now: float) -> None:
         """An attempt failed with a transient error (5xx, connection, timeout, server error)."""
@@ -148,6 +175,16 @@ class Capacity:
 
     async def pace(self, app_id: str) -> float:
         """Wait for the call's slot at the learned rate; return when it was sent (monotonic)."""
+        shared = self._shared
+        answer = None
+        if shared is not None:
+            ok, self._ok_unshared = self._ok_unshared, 0
+            answer = await shared.pace(ok)
+        if answer is not None:
+            wait, self._shared_rate = answer
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return self._sent(app_id, time.monotonic())
         while True:
             now = time.monotonic()
             rate = self.rate.rate
@@ -163,10 +200,22 @@ class Capacity:
             # Slots are handed out only a short way ahead: the rate may have recovered by
             # then, and a slot reserved at a low rate would keep the call waiting regardless.
             await asyncio.sleep(_HORIZON)
+        return self._sent(app_id, now)
+
+    def _sent(self, app_id: str, now: float) -> float:
         self.rate.on_send(now)
         self.detector.on_send(app_id, now)
         self._sends.add(now)
         return now
+
+    async def share_throttle(self) -> None:
+        """Tell the shared rate of the component-wide throttle :meth:`throttled` just judged
+        large enough to lower the rate (a no-op without a shared rate or such a throttle)."""
+        report, self._report = self._report, None
+        if report is not None and self._shared is not None:
+            rate = await self._shared.throttled(report)
+            if rate is not None:
+                self._shared_rate = rate
 
     def throttled(self, app_id: str, sent_at: float) -> bool:
         """A ``400002`` for ``app_id``: lower the learned rate if it is component-wide.
@@ -185,8 +234,12 @@ class Capacity:
             known_limit=learned.last_max if learned.throttled else None,
         ):
             return False
+        if self._shared is not None:
+            self._report = 0.0
         old = learned.rate
         if learned.on_throttle(now, sent_at):
+            if self._report is not None:
+                self._report = learned.resume_at - now
             new = learned.rate
             # Nothing goes until the full window has room again; calls already given later
             # slots at the old rate keep them, and new ones are spaced at the new rate.
@@ -216,7 +269,9 @@ class CapacityThrottle:
         component_wide = False
         if app_id is not None:
             component_wide = capacity.throttled(app_id, request.sent_at)
-            if not component_wide:
+            if component_wide:
+                await capacity.share_throttle()
+            else:
                 await self.limiter.penalize(app_id)
         policy = request.policy
         if policy is None or policy.max_attempts == 1 or not policy.should_retry(error):

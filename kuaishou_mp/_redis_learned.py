@@ -1,0 +1,150 @@
+"""The component-wide learned rate, kept in Redis so that every process paces against one rate.
+
+Each process still judges its own throttles (``_throttle_detector.py``) and measures what got
+through its own window (``_component_rate.py``); this module holds what they share, in one
+Redis hash per component, on Redis time:
+
+* ``w``, ``k``, ``f``: CUBIC's last max (calls/s), its recovery time ``K`` (s) and the time of
+  the last decrease (µs); absent until some process first reports a throttle;
+* ``t``: the theoretical arrival time (µs) of the next send at the learned rate, a GCRA with
+  no burst shared by every process;
+* ``s``, ``c``, ``p``, ``g``, ``q``: the start of the current one-second window, the sends of
+  that window and of the one before, and the answers that got through in each (reported with
+  each process's next send), for sliding estimates of what the whole component sends and
+  gets through.
+
+A send (:meth:`SharedRate.pace`) takes the next slot at the rate the curve gives now; a
+throttle (:meth:`SharedRate.throttled`) lowers the rate as the in-process calculator does,
+from what the whole component got through in its last window. Every
+round trip is bounded; a Redis failure returns ``None`` and the caller paces in process.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from ._component_rate import BETA, HOLDOFF, MIN_RATE, SCALE
+from ._redis_support import bounded, redis_errors
+
+__all__ = ["SharedRate"]
+
+logger = logging.getLogger("kuaishou_mp")
+
+_REDIS_ERRORS: Final = redis_errors()
+# Idle state is dropped after this long: a run a quarter of an hour later learns afresh.
+_TTL_MS: Final = 900_000
+
+# KEYS[1] the hash; ARGV[1] 'p' (pace: ARGV[2] the answers that got through since the
+# process's last pace) or 't' (throttle: ARGV[2] µs until its window has room). Constants first.
+_LUA_CONSTANTS: Final = "local beta, scale, min_rate, cap, holdoff, ttl = "
+_LUA_BODY: Final = """
+local key = KEYS[1]
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local h = redis.call('HMGET', key, 'w', 'k', 'f', 't', 's', 'c', 'p', 'g', 'q')
+local w, k, f, tat = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]), tonumber(h[4]) or now
+local s = tonumber(h[5]) or now
+local c, p = tonumber(h[6]) or 0, tonumber(h[7]) or 0
+local g, q = tonumber(h[8]) or 0, tonumber(h[9]) or 0
+if now - s >= 1000000 then
+  if now - s >= 2000000 then p, q = 0, 0 else p, q = c, g end
+  c, g = 0, 0
+  s = s + 1000000 * math.floor((now - s) / 1000000)
+end
+local function rate_now()
+  local d = (now - f) / 1000000 - k
+  local r = scale * d * d * d + w
+  if r > cap then r = cap end
+  if r < min_rate then r = min_rate end
+  return r
+end
+local function fmt(x) return string.format('%.17g', x) end
+local counts = {'s', fmt(s), 'c', c, 'p', p, 'g', g, 'q', q}
+if ARGV[1] == 'p' then
+  c = c + 1
+  g = g + tonumber(ARGV[2])
+  counts[4], counts[8] = c, g
+  local wait, rate = 0, ''
+  if w then
+    local r = rate_now()
+    local slot = math.max(now, tat)
+    wait, rate = math.ceil(slot - now), fmt(r)
+    redis.call('HSET', key, 't', fmt(slot + 1000000 / r))
+  end
+  redis.call('HSET', key, unpack(counts))
+  redis.call('PEXPIRE', key, ttl)
+  return {wait, rate}
+end
+-- A throttle: the window is full, so what the component got through in it is its capacity.
+local frac = 1 - (now - s) / 1000000
+local est = math.min(q * frac + g, p * frac + c)
+if f and now - f < holdoff then
+  if est > w then
+    w = est
+    if k > 0 then k = (w * (1 - beta) / scale) ^ (1 / 3) end
+    redis.call('HSET', key, 'w', fmt(w), 'k', fmt(k))
+  end
+  return {0, fmt(rate_now())}
+end
+local first = not w
+local failed = est
+if not first then failed = math.min(est, rate_now()) end
+if failed < min_rate / beta then failed = min_rate / beta end
+w = failed
+if first then k = 0 else k = (w * (1 - beta) / scale) ^ (1 / 3) end
+f = now
+tat = math.max(tat, now + tonumber(ARGV[2]))
+redis.call('HSET', key, 'w', fmt(w), 'k', fmt(k), 'f', fmt(f), 't', fmt(tat))
+redis.call('PEXPIRE', key, ttl)
+return {1, fmt(rate_now())}
+"""
+
+
+class SharedRate:
+    """One component's learned rate in Redis (see the module docs); built by ``RedisLimiter``."""
+
+    __slots__ = ("_client", "_key", "_script", "_timeout")
+
+    def __init__(self, client: Any, key: str, *, cap: float | None, timeout: float) -> None:
+        constants = (BETA, SCALE, MIN_RATE, 1e12 if cap is None else cap, HOLDOFF * 1e6, _TTL_MS)
+        text = _LUA_CONSTANTS + ", ".join(repr(float(x)) for x in constants) + _LUA_BODY
+        self._client = client
+        self._key = key
+        self._script = client.register_script(text)
+        self._timeout = timeout
+
+    async def _run(self, *args: str) -> tuple[float, float | None] | None:
+        try:
+            first, rate = await bounded(self._script(keys=[self._key], args=args), self._timeout)
+        except _REDIS_ERRORS as exc:
+            logger.debug("shared learned rate unavailable: %s", type(exc).__name__)
+            return None
+        text = rate.decode() if isinstance(rate, bytes) else str(rate)
+        return float(first), (float(text) if text else None)
+
+    async def pace(self, got_through: int = 0) -> tuple[float, float | None] | None:
+        """Take the next send slot at the shared rate.
+
+        Args:
+            got_through: Answers that were not throttles since this process's last pace.
+
+        Returns:
+            Seconds to wait for the slot and the shared rate (``None`` while nothing was
+            learned), or ``None`` when Redis did not answer.
+        """
+        answer = await self._run("p", str(got_through))
+        if answer is None:
+            return None
+        wait_us, rate = answer
+        return wait_us / 1e6, rate
+
+    async def throttled(self, resume_in: float) -> float | None:
+        """Report a component-wide throttle; returns the shared rate after it (``None`` when
+        Redis did not answer).
+
+        Args:
+            resume_in: Seconds until the reporter's full window has room again.
+        """
+        answer = await self._run("t", repr(max(0.0, resume_in) * 1e6))
+        return None if answer is None else answer[1]
