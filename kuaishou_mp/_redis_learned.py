@@ -5,7 +5,8 @@ through its own window (``_component_rate.py``); this module holds what they sha
 Redis hash per component, on Redis time:
 
 * ``w``, ``k``, ``f``: CUBIC's last max (calls/s), its recovery time ``K`` (s) and the time of
-  the last decrease (µs); absent until some process first reports a throttle;
+  the last decrease (µs); absent until some process first reports a throttle (then the key
+  lives 60 s past its last use; before, two windows: it holds nothing more);
 * ``t``: the theoretical arrival time (µs) of the next send at the learned rate, a GCRA with
   no burst shared by every process;
 * ``s``, ``c``, ``p``, ``g``, ``q``: the start of the current one-second window, the sends of
@@ -32,8 +33,9 @@ __all__ = ["SharedRate"]
 logger = logging.getLogger("kuaishou_mp")
 
 _REDIS_ERRORS: Final = redis_errors()
-# Idle state is dropped after this long: a run a quarter of an hour later learns afresh.
-_TTL_MS: Final = 900_000
+# A learned state idle this long is dropped: by then the curve is far above any rate it
+# learned, as good as unlimited, which is where a missing key starts.
+_TTL_MS: Final = 60_000
 
 # KEYS[1] the hash; ARGV[1] 'p' (pace: ARGV[2] the answers that got through since the
 # process's last pace) or 't' (throttle: ARGV[2] µs until its window has room). Constants first.
@@ -66,14 +68,17 @@ if ARGV[1] == 'p' then
   g = g + tonumber(ARGV[2])
   counts[4], counts[8] = c, g
   local wait, rate = 0, ''
+  -- Nothing learned: the counts matter for two windows at most.
+  local live = math.ceil((s + 2000000 - now) / 1000)
   if w then
     local r = rate_now()
     local slot = math.max(now, tat)
     wait, rate = math.ceil(slot - now), fmt(r)
     redis.call('HSET', key, 't', fmt(slot + 1000000 / r))
+    live = ttl
   end
   redis.call('HSET', key, unpack(counts))
-  redis.call('PEXPIRE', key, ttl)
+  redis.call('PEXPIRE', key, live)
   return {wait, rate}
 end
 -- A throttle: the window is full, so what the component got through in it is its capacity.
