@@ -23,6 +23,8 @@ round trip is bounded; a Redis failure returns ``None`` and the caller paces in 
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any, Final
 
 from ._component_rate import BETA, HOLDOFF, MIN_RATE, SCALE
@@ -109,20 +111,35 @@ return {1, fmt(rate_now())}
 class SharedRate:
     """One component's learned rate in Redis (see the module docs); built by ``RedisLimiter``."""
 
-    __slots__ = ("_client", "_key", "_script", "_timeout")
+    __slots__ = ("_client", "_key", "_probe_interval", "_retry_at", "_script", "_timeout")
 
-    def __init__(self, client: Any, key: str, *, cap: float | None, timeout: float) -> None:
+    def __init__(
+        self,
+        client: Any,
+        key: str,
+        *,
+        cap: float | None,
+        timeout: float,
+        probe_interval: float = 5.0,
+    ) -> None:
         constants = (BETA, SCALE, MIN_RATE, 1e12 if cap is None else cap, HOLDOFF * 1e6, _TTL_MS)
         text = _LUA_CONSTANTS + ", ".join(repr(float(x)) for x in constants) + _LUA_BODY
         self._client = client
         self._key = key
         self._script = client.register_script(text)
         self._timeout = timeout
+        # After a failure Redis is left alone for a while, so that a hung Redis costs one
+        # timeout per probe interval, not one per call.
+        self._probe_interval = probe_interval
+        self._retry_at = -math.inf
 
     async def _run(self, *args: str) -> tuple[float, float | None] | None:
+        if time.monotonic() < self._retry_at:
+            return None
         try:
             first, rate = await bounded(self._script(keys=[self._key], args=args), self._timeout)
         except _REDIS_ERRORS as exc:
+            self._retry_at = time.monotonic() + self._probe_interval
             logger.debug("shared learned rate unavailable: %s", type(exc).__name__)
             return None
         text = rate.decode() if isinstance(rate, bytes) else str(rate)

@@ -182,7 +182,9 @@ class RedisLimiter:
         self._adaptive = params.adaptive
         self._script = client.register_script(limiter_script(params))
         learned = self._key_prefix + "*learned*"
-        self.shared_learned_rate = SharedRate(client, learned, cap=g_qps, timeout=self._timeout)
+        self.shared_learned_rate = SharedRate(
+            client, learned, cap=g_qps, timeout=self._timeout, probe_interval=self._probe_interval
+        )
         """The learned component-wide rate every client using this limiter paces against."""
 
         self._local: InProcessLimiter | None = None
@@ -198,17 +200,9 @@ class RedisLimiter:
         self._offset = math.inf
         self._offset_at = 0.0
         # Counters for :attr:`stats`.
-        self._acquires = 0
-        self._redis_acquires = 0
-        self._fallback_acquires = 0
-        self._waits = 0
-        self._wait_seconds = 0.0
-        self._max_wait = 0.0
-        self._redis_calls = 0
-        self._redis_seconds = 0.0
-        self._max_redis_seconds = 0.0
-        self._redis_errors = 0
-        self._outages = 0
+        self._acquires = self._redis_acquires = self._fallback_acquires = self._waits = 0
+        self._redis_calls = self._redis_errors = self._outages = 0
+        self._wait_seconds = self._max_wait = self._redis_seconds = self._max_redis_seconds = 0.0
 
     @classmethod
     def from_url(
