@@ -57,3 +57,30 @@ def test_above_a_known_limit_a_small_share_is_still_scattered() -> None:
     # The same 3.2%, but more got through than the limit learned: not a limit.
     assert not enough_to_lower(13, 413, got_through=400, known_limit=300.0)
     assert enough_to_lower(42, 420, got_through=378, known_limit=300.0)  # 10% always does
+
+
+class FlakyStore:
+    """A shared learned rate that answers 123 calls/s until it goes down."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.reported = 0
+
+    async def pace(self, got_through: int = 0) -> tuple[float, float | None] | None:
+        self.reported += got_through
+        return (0.0, 123.0) if self.up else None
+
+    async def throttled(self, resume_in: float) -> float | None:
+        return 123.0 if self.up else None
+
+
+async def test_the_shared_rate_is_reported_and_the_own_one_when_the_store_fails() -> None:
+    store = FlakyStore()
+    capacity = Capacity(shared=store)
+    capacity.answered(time.monotonic())
+    await capacity.pace("ks_a")
+    assert capacity.learned_rate() == 123.0
+    assert store.reported == 1  # the answer that got through went with the next send
+    store.up = False
+    await capacity.pace("ks_a")
+    assert capacity.learned_rate() is None  # nothing learned in this process

@@ -8,7 +8,8 @@ calls it at four points:
   fails the call fast with :class:`~kuaishou_mp.PlatformUnavailableError` (one probe goes every
   few seconds), or holds it if it is an item of a bulk run that waits out outages;
 * :meth:`Capacity.pace` after the limiter admitted the attempt: sends are spaced client-wide
-  at the learned rate (infinite until the platform throttles across authorizers);
+  at the learned rate (infinite until the platform throttles across authorizers), or, with a
+  limiter that shares one (``RedisLimiter``), at the rate every process shares;
 * :meth:`Capacity.answered` / :meth:`Capacity.failed` when the attempt ended;
 * :class:`CapacityThrottle` (the default throttle feedback) after a ``400002``: component-wide
   throttling lowers the learned rate, an authorizer's own throttling penalises its limiter, and
@@ -180,6 +181,8 @@ class Capacity:
         if shared is not None:
             ok, self._ok_unshared = self._ok_unshared, 0
             answer = await shared.pace(ok)
+            if answer is None:  # unreachable: this process's own learned rate applies
+                self._shared_rate = None
         if answer is not None:
             wait, self._shared_rate = answer
             if wait > 0:
