@@ -117,6 +117,10 @@ def test_the_whole_chain_from_a_shell(chain: Chain, tmp_path: Path) -> None:
         store.close()
         assert isinstance(stored, bytes)
         assert stored.decode() == chain.server.call(lambda: chain.fake.oauth.ticket)
+        # The ticket is stored before serve-events answers the push; the fake counts the
+        # acknowledgement once that answer reaches it.
+        while chain.fake.push.counters["acknowledged"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert chain.fake.push.counters["acknowledged"] == 1
     finally:
         process.send_signal(signal.SIGTERM)
