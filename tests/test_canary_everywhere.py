@@ -369,14 +369,23 @@ async def test_bulk_results_progress_and_summaries(
         authorizers.append(Authorizer(app_id, token))
     async with make_client(kuaishou_fake, **canary_options()) as client:
         texts: list[str] = []
+        # The faults open the outage circuit: each run waits it out for a second, then the
+        # rest fails fast, so both paths' texts are read (and the test takes seconds, not 20).
+        wait = 1.0
         runs: list[Any] = [
-            client.bulk_app_info(authorizers, concurrency=8),
-            client.with_options(timeout=0.3).bulk_server_domain(authorizers, "get"),
+            client.bulk_app_info(authorizers, concurrency=8, max_outage=wait),
+            client.with_options(timeout=0.3).bulk_server_domain(
+                authorizers, "get", max_outage=wait
+            ),
             client.bulk_reconcile_webview_domains(
-                authorizers, WebviewDomains(webview=("new.example.com",)), "ensure"
+                authorizers, WebviewDomains(webview=("new.example.com",)), "ensure", max_outage=wait
             ),
             client.bulk_reconcile_server_domains(
-                authorizers, ServerDomains(request=("api.example.com",)), "exact", dry_run=True
+                authorizers,
+                ServerDomains(request=("api.example.com",)),
+                "exact",
+                dry_run=True,
+                max_outage=wait,
             ),
         ]
         for run in runs:
