@@ -73,7 +73,6 @@ class Capacity:
         "_next_send",
         "_ok_unshared",
         "_report",
-        "_sends",
         "_shared",
         "_shared_rate",
         "_throttles",
@@ -101,7 +100,6 @@ class Capacity:
         self.circuit = OutageCircuit(window=2.0, on_change=self._circuit_moved)
         self._budget_meter: BudgetMeter | None = None
         self._next_send = -math.inf
-        self._sends = SlidingCount(1.0)
         self._throttles = SlidingCount(1.0)
         self._watchers: weakref.WeakSet[CircuitWatcher] = weakref.WeakSet()
 
@@ -208,7 +206,6 @@ class Capacity:
     def _sent(self, app_id: str, now: float) -> float:
         self.rate.on_send(now)
         self.detector.on_send(app_id, now)
-        self._sends.add(now)
         return now
 
     async def share_throttle(self) -> None:
@@ -232,7 +229,7 @@ class Capacity:
         learned = self.rate
         if not enough_to_lower(
             self._throttles.total(now),
-            self._sends.total(now),
+            learned.sent_in_window(now),
             got_through=learned.got_through(now),
             known_limit=learned.last_max if learned.throttled else None,
         ):
