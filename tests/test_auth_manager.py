@@ -145,6 +145,34 @@ async def test_a_failed_renewal_ahead_of_expiry_keeps_the_current_token(
     assert await manager.get_component_token() != first
 
 
+async def test_a_failing_early_renewal_is_retried_every_30_s_and_warned_once(
+    kuaishou_fake: FakeKuaishou,
+    manager: TokenManager,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = await manager.get_component_token()
+    clock.advance(7200 - 250)
+    kuaishou_fake.inject(None, *[Fault.result(100200500, "down")] * 6)
+    with caplog.at_level(logging.INFO, "kuaishou_mp"):
+        assert await manager.get_component_token() == first
+        tried_once = len(kuaishou_fake.pending_global_faults)
+        assert tried_once < 6
+        for _ in range(5):  # within the gap: the current token, and the platform is not asked
+            clock.advance(5)
+            assert await manager.get_component_token() == first
+        assert len(kuaishou_fake.pending_global_faults) == tried_once
+        clock.advance(6)  # 31 s after the failure: tried again, and it fails again
+        assert await manager.get_component_token() == first
+        assert len(kuaishou_fake.pending_global_faults) < tried_once
+    failures = [r for r in caplog.records if "ahead of expiry failed" in r.getMessage()]
+    assert [r.levelno for r in failures] == [logging.WARNING, logging.INFO]
+    assert "failed (ServerError) again" in failures[1].getMessage()
+    kuaishou_fake.clear_faults()
+    clock.advance(31)
+    assert await manager.get_component_token() != first
+
+
 async def test_without_a_ticket_there_is_no_component_token(
     kuaishou_fake: FakeKuaishou, clock: Clock
 ) -> None:

@@ -30,6 +30,11 @@ result needs ``authorizer_access_token`` and ``expires_in``; a non-empty
 
 _COMPONENT = None  # the lock and storage "app id" of the component token
 
+# After an early renewal fails, the current token is served without trying again for this long:
+# a platform that is down is not asked for a new token by every call, and the log gets one
+# warning per token rather than one per call.
+_EARLY_RETRY_GAP = 30.0
+
 
 def _non_negative(name: str, value: object) -> float:
     number(name, value, low_ok=True, finite=False)
@@ -56,7 +61,8 @@ class TokenManager:
     A token is due for renewal ``refresh_before`` plus a random ``[0, jitter]`` seconds before
     it expires (but not before half its lifetime), so tokens issued together are not renewed
     together. Until it expires, callers keep getting the current token while one renewal runs,
-    and if that renewal fails (logged as a warning). After expiry, callers wait for the renewal.
+    and if that renewal fails: it is logged as a warning once per token and tried again at most
+    every 30 seconds. After expiry, callers wait for the renewal.
 
     One renewal per token at a time: an ``asyncio.Lock`` within the process and
     :meth:`TokenStorage.lock <kuaishou_mp.auth.TokenStorage.lock>` across processes (with
@@ -109,6 +115,8 @@ class TokenManager:
         self._clock = clock
         self._random = random.Random()
         self._locks: KeyedLocks[str | None] = KeyedLocks()
+        # app id -> (expiry of the token whose early renewal failed, when to try again)
+        self._early_failures: dict[str | None, tuple[float, float]] = {}
         self._closed = False
 
     def __repr__(self) -> str:
@@ -310,8 +318,11 @@ class TokenManager:
         current = await load()
         if current is not None:
             now = self._clock()
-            if not current.due(now) or (not current.expired(now) and self._locks.locked(app_id)):
-                return current.value  # fresh, or this process is renewing it already
+            if not current.due(now) or (
+                not current.expired(now)
+                and (self._locks.locked(app_id) or self._resting(app_id, current, now))
+            ):
+                return current.value  # fresh, being renewed here, or its renewal just failed
         with self._locks.hold(app_id) as lock:
             async with lock:
                 # Whoever held the lock before us may have renewed it.
@@ -325,29 +336,45 @@ class TokenManager:
                         async with self._storage.lock(
                             self._cid, app_id, ttl=self._lock_ttl, timeout=self._lock_timeout
                         ):
-                            return await self._renew_unless_done(load, renew)
+                            value = await self._renew_unless_done(load, renew)
                     except LockTimeoutError as exc:
                         exc.app_id = exc.app_id or app_id
                         raise
+                    self._early_failures.pop(app_id, None)
+                    return value
                 usable = current
                 try:
                     # Due but still valid: renew only if no other process is at it.
                     async with self._storage.lock(self._cid, app_id, ttl=self._lock_ttl, timeout=0):
-                        return await self._renew_unless_done(load, renew)
+                        value = await self._renew_unless_done(load, renew)
                 except LockTimeoutError:
                     return usable.value  # another process is renewing it
                 except KuaishouError as exc:
                     if isinstance(exc, InvalidInputError):
                         raise
                     failure = exc
-        logger.warning(
-            "renewing the %s token ahead of expiry failed (%s); using the current one "
+                else:
+                    self._early_failures.pop(app_id, None)
+                    return value
+        self._early_failed(app_id, usable, failure)
+        return usable.value
+
+    def _resting(self, app_id: str | None, current: StoredToken, now: float) -> bool:
+        failed = self._early_failures.get(app_id)
+        return failed is not None and failed[0] == current.expires_at and now < failed[1]
+
+    def _early_failed(self, app_id: str | None, usable: StoredToken, failure: Exception) -> None:
+        again = self._early_failures.get(app_id, (None, 0.0))[0] == usable.expires_at
+        self._early_failures[app_id] = (usable.expires_at, self._clock() + _EARLY_RETRY_GAP)
+        logger.log(
+            logging.INFO if again else logging.WARNING,
+            "renewing the %s token ahead of expiry failed (%s)%s; using the current one "
             "until it expires app_id=%s",
             "component" if app_id is None else "authorizer",
             type(failure).__name__,
+            " again" if again else "",
             app_id or "-",
         )
-        return usable.value
 
     async def _renew_unless_done(
         self,
