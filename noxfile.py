@@ -191,5 +191,5 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=DEFAULT_PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against the bundled fake server; prints a table, writes benchmarks/results/."""
-    session.install("-e", ".[cli,speed]")
+    session.install("-e", ".[cli,speed,redis]")
     session.run("python", "-m", "benchmarks", *session.posargs)
