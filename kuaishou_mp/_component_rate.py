@@ -13,10 +13,13 @@ TCP CUBIC (RFC 8312) applied to requests per second:
   is less, the answers that got through in the platform's last one-second window: a throttle
   says that window is full, so what got through is its capacity; raised while the answers of
   calls that window admitted are still coming in) and sets the rate to ``beta`` (0.7) times it;
-* except the first: a client sends unpaced until the platform first throttles, so its first
-  throttle comes from a burst, not from a rate that was too high, and the window the burst
-  filled measured the capacity directly: the rate starts there, the curve at its flat top
-  (``K = 0``), probing beyond it;
+* except when the window measured a capacity that did not fall: a client sends unpaced until
+  the platform first throttles, so its first throttle comes from a burst, not from a rate that
+  was too high; and a curve probing beyond the capacity measured at the last decrease, whose
+  window gets that capacity through again (:data:`SAME_LIMIT`), found the limit where it was.
+  Neither is a rate to back off from: the rate stays at the capacity measured
+  (:data:`MEASURED_BETA`, 0.99 of it), the curve at its flat top for ``K`` seconds before it
+  probes again. A window that got less through says the capacity fell: ``beta`` applies;
 * after a decrease, sending resumes when the window that was full has let its oldest answers
   go (:attr:`ComponentRate.resume_at`): until then every call would be throttled again, which
   is what a client that starts unlimited meets after its first burst;
@@ -24,8 +27,9 @@ TCP CUBIC (RFC 8312) applied to requests per second:
   since the last decrease and ``K = cbrt(w_max * (1 - beta) / scale)`` is the time at which the
   curve is back at ``w_max``: fast at first, flat near the rate that failed, then probing
   beyond it;
-* the rate never exceeds twice the measured send rate (an idle client does not build up an
-  allowance) nor the hard cap (``RateLimit.global_qps``), and never falls below ``min_rate``.
+* above ``w_max``, the rate never exceeds twice the measured send rate (an idle client does not
+  build up an allowance beyond the capacity it measured); it never exceeds the hard cap
+  (``RateLimit.global_qps``) and never falls below ``min_rate``.
 
 A decrease counts once per platform window: throttles of calls sent less than ``holdoff``
 (1 s, the platform's QPS window) after the last decrease are ignored. Calls in flight at the
@@ -60,6 +64,12 @@ BUCKET = 0.5
 """Length in seconds of the buckets the send rate is measured in."""
 WINDOW = 1.0
 """Seconds of the platform's rate window, over which the answers that got through are counted."""
+SAME_LIMIT = 0.97
+"""A window that got at least this share of the known limit through found that limit again."""
+MEASURED_BETA = 0.99
+"""The decrease when a full window measured the capacity and nothing says it fell: the rate
+stays at that capacity (one percent below it), and the curve holds there before probing."""
+_SLICES = 100  # of the window: what is counted covers 99% to 100% of it
 
 _NEVER = -math.inf
 
@@ -169,8 +179,8 @@ class ComponentRate:
         self._last_fail = _NEVER
         self._sent = RateMeter()
         self._ok = RateMeter()
-        self._window = SlidingCount(WINDOW, buckets=20)
-        self._sent_window = SlidingCount(WINDOW, buckets=20)
+        self._window = SlidingCount(WINDOW, buckets=_SLICES)
+        self._sent_window = SlidingCount(WINDOW, buckets=_SLICES)
         self.resume_at = _NEVER
         """When sending may resume after the last decrease (monotonic seconds): the time the
         full window has let its oldest answer go."""
@@ -225,14 +235,13 @@ class ComponentRate:
         window = self._window
         if sent_at < self._last_fail + self._holdoff:
             # Answers of calls the full window admitted are still arriving: the capacity it
-            # measures grows until the last of them is in.
+            # measures grows until the last of them is in. The curve keeps the decrease it
+            # started with (K grows as the cube root of w_max); the next answer moves the rate
+            # along it.
             good = window.total(now)
             if good > self._w_max:
-                self._w_max = w_max = float(good)
-                if self._k == 0.0:
-                    self.rate = max(self._min_rate, min(w_max, self._cap))
-                else:  # the curve keeps its shape; the next answer moves the rate along it
-                    self._k = (w_max * (1.0 - self._beta) / self._scale) ** (1.0 / 3.0)
+                self._k *= (good / self._w_max) ** (1.0 / 3.0)
+                self._w_max = float(good)
             return False
         first = self._last_fail == _NEVER
         # Counted over the platform's window, as its limit is: a smoothed meter lags by
@@ -243,23 +252,24 @@ class ComponentRate:
         # curve is centred there and flattens out at the limit itself.
         failed_at = min(sent, self.rate)
         good = window.total(now)
-        measured = 0 < good < failed_at
-        if measured:
+        if 0 < good < failed_at:
             failed_at = float(good)
         if not math.isfinite(failed_at):  # nothing measured and no cap: start from the floor
             failed_at = self._min_rate / self._beta
+        # A measured window that says nothing fell: an unpaced client's first burst (no rate
+        # was too high, the burst was), or the curve probing beyond the limit measured at the
+        # last decrease and finding that limit again. The capacity is known, so the rate
+        # stays at it and the curve's flat top comes first (MEASURED_BETA); anything else is
+        # a rate that was too high, and comes down by beta.
+        found_again = self.rate > self._w_max and good >= SAME_LIMIT * self._w_max
+        decrease = MEASURED_BETA if good > 0 and (first or found_again) else self._beta
         oldest = window.oldest(now)
         self.resume_at = now if oldest is None else max(now, oldest + WINDOW)
         self._w_max = failed_at
         self._last_fail = now
-        if first and measured:
-            # An unpaced client's first burst: no rate was too high, the burst was, and the
-            # window it filled measured the capacity. Pace there (K = 0) and probe beyond it.
-            self._k = 0.0
-            self.rate = max(self._min_rate, min(failed_at, self._cap))
-            return True
-        self._k = (failed_at * (1.0 - self._beta) / self._scale) ** (1.0 / 3.0)
-        self.rate = max(self._min_rate, min(failed_at * self._beta, self._cap))
+        # CUBIC's K: when the curve, started at decrease * w_max, is back at w_max.
+        self._k = (failed_at * (1.0 - decrease) / self._scale) ** (1.0 / 3.0)
+        self.rate = max(self._min_rate, min(failed_at * decrease, self._cap))
         return True
 
     def on_success(self, now: float) -> None:
@@ -271,9 +281,11 @@ class ComponentRate:
             return
         d = now - last - self._k
         target = self._scale * d * d * d + self._w_max
+        # Beyond the capacity measured, only a client that sends probes: one that was idle (or
+        # held back until a full window had room) builds up no allowance above it.
         ceiling = 2.0 * self._sent.rate(now)
-        if ceiling > 0.0 and target > ceiling:
-            target = ceiling
+        if target > ceiling and target > self._w_max:
+            target = ceiling if ceiling > self._w_max else self._w_max
         cap = self._cap
         if target > cap:
             target = cap

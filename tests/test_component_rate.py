@@ -6,7 +6,19 @@ import math
 
 import pytest
 
-from kuaishou_mp._component_rate import BETA, MIN_RATE, SCALE, ComponentRate
+from kuaishou_mp._component_rate import (
+    BETA,
+    MEASURED_BETA,
+    MIN_RATE,
+    SAME_LIMIT,
+    SCALE,
+    ComponentRate,
+)
+
+
+def k_of(w_max: float, decrease: float) -> float:
+    """CUBIC's K: when the curve started at ``decrease * w_max`` is back at ``w_max``."""
+    return float((w_max * (1 - decrease) / SCALE) ** (1 / 3))
 
 
 def send_at(calc: ComponentRate, rate: float, start: float, seconds: float) -> float:
@@ -98,23 +110,57 @@ def test_the_last_max_is_what_got_through_when_less_than_what_was_sent() -> None
     assert calc.got_through(t) == 50
     assert calc.on_throttle(t, sent_at=t)
     assert calc.last_max == 50.0
-    # The first throttle: the client sent unpaced, so it paces at the capacity measured.
-    assert calc.rate == 50.0
-    assert calc.recovery_time == 0.0
+    # The first throttle: the client sent unpaced, so it stays at the capacity measured (not
+    # 0.7 x it), the curve at its flat top.
+    assert calc.rate == pytest.approx(MEASURED_BETA * 50.0)
+    assert calc.recovery_time == pytest.approx(k_of(50.0, MEASURED_BETA))
     # Evenly spread answers leave the window as new ones come: sending resumes at once.
     assert calc.resume_at == pytest.approx(t, abs=0.06)
-    # Later throttles are the curve's probes beyond the limit: CUBIC's decrease applies.
-    for _ in range(200):
+
+
+def probe_then_throttle(calc: ComponentRate, t: float, through: int) -> float:
+    """After a first throttle at 100/s through: 2 s of sending at 200/s of which ``through``
+    per second get through, then a throttle; returns its time."""
+    for i in range(400):
         calc.on_send(t)
-        if int(t * 100) % 2:
+        if i % 200 < through:
             calc.on_success(t)
-        t += 0.01
+        t += 0.005
+    return t
+
+
+@pytest.mark.parametrize(
+    ("through", "decrease"),
+    [
+        (100, MEASURED_BETA),  # the probe found the same limit: no reason to back off
+        (90, BETA),  # less got through: the capacity fell
+        (60, BETA),
+    ],
+)
+def test_a_probe_that_finds_the_limit_again_stays_there_and_a_fall_backs_off_by_beta(
+    through: int, decrease: float
+) -> None:
+    calc = ComponentRate()
+    t = 0.0
+    for i in range(400):  # 200/s sent for 2 s, 100/s of them got through
+        calc.on_send(t)
+        if i % 2:
+            calc.on_success(t)
+        t += 0.005
     assert calc.on_throttle(t, sent_at=t)
-    w_max = calc.last_max
-    assert w_max == calc.got_through(t)
-    assert 45 <= w_max <= 50
-    assert calc.rate == pytest.approx(BETA * w_max)
-    assert calc.recovery_time == pytest.approx((w_max * (1 - BETA) / SCALE) ** (1 / 3))
+    assert calc.last_max == 100.0
+    t += 10.0  # the curve has gone beyond the limit, probing
+    calc.on_success(t)
+    assert calc.rate > 100.0
+    t = probe_then_throttle(calc, t, through)
+    # The window ends inside a slice: what it counts covers 99% to 100% of a second.
+    got = calc.got_through(t)
+    assert through - 2 <= got <= through
+    assert (got >= SAME_LIMIT * 100) == (decrease == MEASURED_BETA)
+    assert calc.on_throttle(t, sent_at=t)
+    assert calc.last_max == got
+    assert calc.rate == pytest.approx(decrease * got)
+    assert calc.recovery_time == pytest.approx(k_of(got, decrease))
 
 
 def test_after_a_first_burst_the_limit_is_what_got_through_and_sending_waits_for_room() -> None:
@@ -132,15 +178,17 @@ def test_after_a_first_burst_the_limit_is_what_got_through_and_sending_waits_for
         calc.on_success(0.05 + i * 0.00025)
     assert calc.on_throttle(0.1125, sent_at=0.0625)
     assert calc.last_max == 250.0
-    assert calc.rate == 250.0
+    assert calc.rate == pytest.approx(MEASURED_BETA * 250.0)
     # The throttles that follow (sent before the decrease) bring the rest of the burst's answers.
     for i in range(250, 300):
         calc.on_success(0.05 + i * 0.00025)
     assert not calc.on_throttle(0.13, sent_at=0.08)
     assert calc.last_max == 300.0
-    assert calc.rate == 300.0
+    assert calc.recovery_time == pytest.approx(k_of(300.0, MEASURED_BETA))  # the same decrease
     # A smoothed rate would have said 600/s (300 answers in the first half-second bucket).
     assert calc.good_rate(0.13) == pytest.approx(600.0)
+    calc.on_success(0.14)
+    assert calc.rate == pytest.approx(MEASURED_BETA * 300.0, rel=1e-3)
     # Every call sent before the burst has aged out of the window would be throttled again.
     assert 1.0 <= calc.resume_at <= 1.06
 
@@ -174,16 +222,40 @@ def test_the_rate_never_falls_below_the_floor() -> None:
     assert calc.rate == MIN_RATE
 
 
-def test_an_idle_client_builds_up_no_allowance() -> None:
+def test_an_idle_client_builds_up_no_allowance_beyond_the_limit_it_learned() -> None:
     calc = ComponentRate()
     t = send_at(calc, 100.0, 0.0, 3.0)
-    calc.on_throttle(t, sent_at=t)
-    # Then a trickle of 5/s for a long time: the curve rises far, the rate stays near 2x.
+    calc.on_throttle(t, sent_at=t)  # nothing got through: the rate sent comes down by beta
+    assert calc.rate == pytest.approx(BETA * calc.last_max)
+    # Then a trickle of 5/s for a long time: the curve rises far, the rate stops at the rate
+    # that failed (10 would be twice what is sent).
     t = send_at(calc, 5.0, t, 60.0)
     calc.on_success(t)
     assert calc.curve(t) > 1000
-    assert calc.rate <= 2 * calc.measured_rate(t) + 1e-9
-    assert calc.rate < 15
+    assert calc.rate == calc.last_max
+    # Sending at 150/s, it probes up to twice that.
+    t = send_at(calc, 150.0, t, 3.0)
+    calc.on_success(t)
+    assert calc.rate == pytest.approx(2 * calc.measured_rate(t))
+
+
+def test_after_a_pause_the_rate_is_the_capacity_measured_not_twice_what_was_sent() -> None:
+    """Held back (a full window, then a quiet spell), the send meter says little was sent;
+    the capacity was measured, and the rate recovers to it regardless."""
+    calc = ComponentRate()
+    t = 0.0
+    for _ in range(300):  # 100/s for 3 s, every call through
+        calc.on_send(t)
+        calc.on_success(t)
+        t += 0.01
+    assert calc.on_throttle(t, sent_at=t)
+    assert calc.last_max == 100.0
+    t += 5.0  # nothing sent for 5 s
+    calc.on_send(t)
+    calc.on_success(t)
+    assert 2 * calc.measured_rate(t) < 60.0
+    assert calc.curve(t) > 100.0
+    assert calc.rate == 100.0
 
 
 def test_state_round_trips_through_ten_floats() -> None:
@@ -273,5 +345,7 @@ def test_late_answers_of_the_full_window_raise_the_last_max_of_a_decrease() -> N
     assert not calc.on_throttle(t + 0.01, sent_at=sent_at + 0.005)
     assert calc.last_max == calc.got_through(t + 0.01) > first_max
     assert calc.recovery_time > first_k
+    # The probe found the limit again (MEASURED_BETA), and the curve keeps that decrease.
+    assert calc.recovery_time == pytest.approx(k_of(calc.last_max, MEASURED_BETA))
     calc.on_success(t + 0.02)
-    assert calc.rate == pytest.approx(BETA * calc.last_max, rel=0.01)
+    assert calc.rate == pytest.approx(MEASURED_BETA * calc.last_max, rel=0.01)
