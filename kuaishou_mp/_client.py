@@ -198,6 +198,9 @@ class Client(ManyCalls):
         Idempotent. Calls made afterwards raise :class:`ClientClosedError`. Every
         :meth:`with_options` copy shares the session, so closing one closes them all.
         """
+        if not self._shared.closed:
+            # The learned rate shared by processes counts this one's last answers too.
+            await self._pipeline.capacity.flush()
         await self._shared.close()
 
     async def close(self) -> None:

@@ -9,10 +9,11 @@ Redis hash per component, on Redis time:
   lives 60 s past its last use; before, two windows: it holds nothing more);
 * ``t``: the theoretical arrival time (µs) of the next send at the learned rate, a GCRA with
   no burst shared by every process;
-* ``s``, ``c``, ``p``, ``g``, ``q``: the start of the current one-second window, the sends of
-  that window and of the one before, and the answers that got through in each (reported with
-  each process's next send), for sliding estimates of what the whole component sends and
-  gets through.
+* ``s``, ``c``, ``p``, ``n``, ``g``, ``q``: the start of the current one-second window, the
+  sends whose slots fall in that window, in the one before and beyond it (a send is booked
+  ahead, and the platform sees it at its slot), and the answers that got through in the
+  current and the previous window (reported with each process's next send or throttle), for
+  sliding estimates of what the whole component sends and gets through.
 
 A send (:meth:`SharedRate.pace`) takes the next slot at the rate the curve gives now; a
 throttle (:meth:`SharedRate.throttled`) lowers the rate as the in-process calculator does,
@@ -27,7 +28,7 @@ import math
 import time
 from typing import Any, Final
 
-from ._component_rate import BETA, HOLDOFF, MIN_RATE, SCALE
+from ._component_rate import BETA, HOLDOFF, MEASURED_BETA, MIN_RATE, SAME_LIMIT, SCALE
 from ._redis_support import bounded, redis_errors
 
 __all__ = ["SharedRate"]
@@ -40,20 +41,27 @@ _REDIS_ERRORS: Final = redis_errors()
 _TTL_MS: Final = 60_000
 
 # KEYS[1] the hash; ARGV[1] 'p' (pace: ARGV[2] the answers that got through since the
-# process's last pace) or 't' (throttle: ARGV[2] µs until its window has room). Constants first.
-_LUA_CONSTANTS: Final = "local beta, scale, min_rate, cap, holdoff, ttl = "
+# process's last report), 'r' (report them alone) or 't' (throttle: ARGV[2] µs until its window
+# has room, ARGV[3] the answers that got through since its last report). Constants first.
+_LUA_CONSTANTS: Final = (
+    "local beta, measured_beta, same_limit, scale, min_rate, cap, holdoff, ttl = "
+)
 _LUA_BODY: Final = """
 local key = KEYS[1]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local h = redis.call('HMGET', key, 'w', 'k', 'f', 't', 's', 'c', 'p', 'g', 'q')
+local h = redis.call('HMGET', key, 'w', 'k', 'f', 't', 's', 'c', 'p', 'g', 'q', 'n')
 local w, k, f, tat = tonumber(h[1]), tonumber(h[2]), tonumber(h[3]), tonumber(h[4]) or now
 local s = tonumber(h[5]) or now
 local c, p = tonumber(h[6]) or 0, tonumber(h[7]) or 0
 local g, q = tonumber(h[8]) or 0, tonumber(h[9]) or 0
+local n = tonumber(h[10]) or 0
 if now - s >= 1000000 then
-  if now - s >= 2000000 then p, q = 0, 0 else p, q = c, g end
-  c, g = 0, 0
+  -- n holds the sends whose slots were beyond the window that ended: the next one's
+  if now - s >= 3000000 then p, q, c = 0, 0, 0
+  elseif now - s >= 2000000 then p, q, c = n, 0, 0
+  else p, q, c = c, g, n end
+  g, n = 0, 0
   s = s + 1000000 * math.floor((now - s) / 1000000)
 end
 local function rate_now()
@@ -64,42 +72,65 @@ local function rate_now()
   return r
 end
 local function fmt(x) return string.format('%.17g', x) end
-local counts = {'s', fmt(s), 'c', c, 'p', p, 'g', g, 'q', q}
+local function save_counts()
+  redis.call('HSET', key, 's', fmt(s), 'c', c, 'p', p, 'g', g, 'q', q, 'n', n)
+end
 if ARGV[1] == 'p' then
-  c = c + 1
   g = g + tonumber(ARGV[2])
-  counts[4], counts[8] = c, g
-  local wait, rate = 0, ''
+  local wait, rate, slot = 0, '', now
   -- Nothing learned: the counts matter for two windows at most.
   local live = math.ceil((s + 2000000 - now) / 1000)
   if w then
     local r = rate_now()
-    local slot = math.max(now, tat)
+    slot = math.max(now, tat)
     wait, rate = math.ceil(slot - now), fmt(r)
     redis.call('HSET', key, 't', fmt(slot + 1000000 / r))
     live = ttl
   end
-  redis.call('HSET', key, unpack(counts))
+  -- A send is counted in the window of its slot, when the platform sees it, not when it
+  -- was booked: booked a second ahead, the sends of a run's tail would be missing.
+  if slot < s + 1000000 then c = c + 1 else n = n + 1 end
+  save_counts()
   redis.call('PEXPIRE', key, live)
   return {wait, rate}
 end
+if ARGV[1] == 'r' then
+  -- answers that got through, reported without a send (a process that stops sending)
+  g = g + tonumber(ARGV[2])
+  save_counts()
+  return {0, w and fmt(rate_now()) or ''}
+end
 -- A throttle: the window is full, so what the component got through in it is its capacity.
+g = g + tonumber(ARGV[3])
+save_counts()
 local frac = 1 - (now - s) / 1000000
-local est = math.min(q * frac + g, p * frac + c)
+-- slots of this window still ahead of now: booked, not yet sent
+local ahead = 0
+if w and tat > now then ahead = (math.min(tat, s + 1000000) - now) * rate_now() / 1000000 end
+local est = math.min(q * frac + g, math.max(0, p * frac + c - ahead))
 if f and now - f < holdoff then
   if est > w then
+    -- the same decrease: K grows as the cube root of w
+    k = k * (est / w) ^ (1 / 3)
     w = est
-    if k > 0 then k = (w * (1 - beta) / scale) ^ (1 / 3) end
     redis.call('HSET', key, 'w', fmt(w), 'k', fmt(k))
   end
   return {0, fmt(rate_now())}
 end
+-- A first burst, or a probe beyond the last capacity that got it through again: the rate
+-- stays at the capacity measured. Anything else was too high: beta.
 local first = not w
-local failed = est
-if not first then failed = math.min(est, rate_now()) end
+local decrease, failed = beta, est
+if first then
+  if est > 0 then decrease = measured_beta end
+else
+  local r = rate_now()
+  if r > w and est >= same_limit * w then decrease = measured_beta end
+  failed = math.min(est, r)
+end
 if failed < min_rate / beta then failed = min_rate / beta end
 w = failed
-if first then k = 0 else k = (w * (1 - beta) / scale) ^ (1 / 3) end
+k = (w * (1 - decrease) / scale) ^ (1 / 3)
 f = now
 tat = math.max(tat, now + tonumber(ARGV[2]))
 redis.call('HSET', key, 'w', fmt(w), 'k', fmt(k), 'f', fmt(f), 't', fmt(tat))
@@ -122,7 +153,16 @@ class SharedRate:
         timeout: float,
         probe_interval: float = 5.0,
     ) -> None:
-        constants = (BETA, SCALE, MIN_RATE, 1e12 if cap is None else cap, HOLDOFF * 1e6, _TTL_MS)
+        constants = (
+            BETA,
+            MEASURED_BETA,
+            SAME_LIMIT,
+            SCALE,
+            MIN_RATE,
+            1e12 if cap is None else cap,
+            HOLDOFF * 1e6,
+            _TTL_MS,
+        )
         text = _LUA_CONSTANTS + ", ".join(repr(float(x)) for x in constants) + _LUA_BODY
         self._client = client
         self._key = key
@@ -161,12 +201,25 @@ class SharedRate:
         wait_us, rate = answer
         return wait_us / 1e6, rate
 
-    async def throttled(self, resume_in: float) -> float | None:
+    async def report(self, got_through: int) -> None:
+        """Report answers that got through without a send (a process that stops sending:
+        otherwise the next pace carries them, and the component's window would miss them).
+
+        Args:
+            got_through: Answers that were not throttles since this process's last report.
+        """
+        if got_through > 0:
+            await self._run("r", str(got_through))
+
+    async def throttled(self, resume_in: float, got_through: int = 0) -> float | None:
         """Report a component-wide throttle; returns the shared rate after it (``None`` when
         Redis did not answer).
 
         Args:
             resume_in: Seconds until the reporter's full window has room again.
+            got_through: Answers that were not throttles since this process's last report
+                (at a run's tail no pace would carry them: the window would look emptier
+                than the platform's).
         """
-        answer = await self._run("t", repr(max(0.0, resume_in) * 1e6))
+        answer = await self._run("t", repr(max(0.0, resume_in) * 1e6), str(got_through))
         return None if answer is None else answer[1]

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
+from kuaishou_mp._component_rate import MEASURED_BETA
 from kuaishou_mp._pipeline import Capacity
 from kuaishou_mp._throttle_detector import enough_to_lower
 
@@ -38,7 +41,23 @@ async def test_scattered_throttles_never_lower_the_rate() -> None:
 async def test_a_real_share_of_throttles_learns_the_capacity_that_got_through() -> None:
     capacity = Capacity()
     await _round(capacity, "ks_b", ok=300, throttled=100)  # a burst met a full window
-    assert capacity.learned_rate() == 300.0
+    assert capacity.learned_rate() == pytest.approx(MEASURED_BETA * 300.0)
+
+
+async def test_a_lonely_throttle_is_never_taken_for_the_authorizers_own_limit() -> None:
+    capacity = Capacity()
+    sent_at = await capacity.pace("ks_lonely")
+    # One call in the last second cannot be over its own limit: the authorizer is not slowed
+    # down, and one throttle lowers nothing either.
+    assert capacity.throttled("ks_lonely", sent_at)
+    assert capacity.learned_rate() is None
+    for _ in range(3):
+        sent_at = await capacity.pace("ks_hot")
+    assert not capacity.throttled("ks_hot", sent_at)  # perhaps its own limit: slowed down
+    # Lonely, but too few to lower the rate: still the component's.
+    await _round(capacity, "ks_s", ok=950, throttled=50)
+    assert capacity.learned_rate() is None
+    assert capacity.throttled("ks_s0", time.monotonic())
 
 
 def test_before_any_limit_is_known_a_tenth_of_the_calls_must_be_throttled() -> None:
@@ -70,7 +89,11 @@ class FlakyStore:
         self.reported += got_through
         return (0.0, 123.0) if self.up else None
 
-    async def throttled(self, resume_in: float) -> float | None:
+    async def report(self, got_through: int) -> None:
+        self.reported += got_through
+
+    async def throttled(self, resume_in: float, got_through: int = 0) -> float | None:
+        self.reported += got_through
         return 123.0 if self.up else None
 
 

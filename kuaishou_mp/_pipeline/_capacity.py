@@ -61,8 +61,12 @@ class SharedLearnedRate(Protocol):
         """Take a send slot, reporting the answers that got through since the last one:
         seconds to wait and the shared rate; ``None`` if unreachable."""
 
-    async def throttled(self, resume_in: float) -> float | None:
-        """Report a component-wide throttle; the shared rate after it (``None``: unreachable)."""
+    async def report(self, got_through: int) -> None:
+        """Report answers that got through without taking a slot (a client that closes)."""
+
+    async def throttled(self, resume_in: float, got_through: int = 0) -> float | None:
+        """Report a component-wide throttle and the answers that got through since the last
+        report; the shared rate after it (``None``: unreachable)."""
 
 
 class Capacity:
@@ -208,24 +212,35 @@ class Capacity:
         self.detector.on_send(app_id, now)
         return now
 
+    async def flush(self) -> None:
+        """Report this process's answers not yet told to the shared rate (a client that closes
+        sends no more, and no pace would carry them)."""
+        if self._shared is not None:
+            ok, self._ok_unshared = self._ok_unshared, 0
+            await self._shared.report(ok)
+
     async def share_throttle(self) -> None:
         """Tell the shared rate of the component-wide throttle :meth:`throttled` just judged
         large enough to lower the rate (a no-op without a shared rate or such a throttle)."""
         report, self._report = self._report, None
         if report is not None and self._shared is not None:
-            rate = await self._shared.throttled(report)
+            ok, self._ok_unshared = self._ok_unshared, 0
+            rate = await self._shared.throttled(report, ok)
             if rate is not None:
                 self._shared_rate = rate
 
     def throttled(self, app_id: str, sent_at: float) -> bool:
         """A ``400002`` for ``app_id``: lower the learned rate if it is component-wide.
 
-        Returns whether the throttle was judged component-wide.
+        Returns whether the throttle is the component's rather than the authorizer's own:
+        judged component-wide, or lonely (an authorizer that made one call in the last second
+        cannot be over its own limit, and slowing it down would only delay its retry).
         """
         now = time.monotonic()
         self._throttles.add(now)
-        if not self.detector.on_throttle(app_id, now):
-            return False
+        detector = self.detector
+        if not detector.on_throttle(app_id, now):
+            return detector.calls(app_id, now) <= 1
         learned = self.rate
         if not enough_to_lower(
             self._throttles.total(now),
@@ -233,7 +248,9 @@ class Capacity:
             got_through=learned.got_through(now),
             known_limit=learned.last_max if learned.throttled else None,
         ):
-            return False
+            # Too few to lower the rate: scattered throttles of authorizers over their own
+            # limits look component-wide too, and those authorizers are slowed down.
+            return detector.calls(app_id, now) <= 1
         if self._shared is not None:
             self._report = 0.0
         old = learned.rate
@@ -266,12 +283,10 @@ class CapacityThrottle:
         """Report the throttle; ``True`` re-admits the call."""
         app_id = request.app_id
         capacity = self.capacity
-        component_wide = False
         if app_id is not None:
-            component_wide = capacity.throttled(app_id, request.sent_at)
-            if component_wide:
+            if capacity.throttled(app_id, request.sent_at):
                 await capacity.share_throttle()
-            else:
+            else:  # the authorizer's own limit
                 await self.limiter.penalize(app_id)
         policy = request.policy
         if policy is None or policy.max_attempts == 1 or not policy.should_retry(error):
