@@ -98,6 +98,7 @@ if ARGV[1] == 'r' then
   -- answers that got through, reported without a send (a process that stops sending)
   g = g + tonumber(ARGV[2])
   save_counts()
+  redis.call('PEXPIRE', key, w and ttl or math.ceil((s + 2000000 - now) / 1000))
   return {0, w and fmt(rate_now()) or ''}
 end
 -- A throttle: the window is full, so what the component got through in it is its capacity.

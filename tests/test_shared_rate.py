@@ -160,6 +160,21 @@ async def test_a_closing_client_reports_its_last_answers(redis_url: str, rdb: An
     keys = [key async for key in rdb.scan_iter(f"{prefix}*learned*")]
     assert len(keys) == 1
     assert int(await rdb.hget(keys[0], "g")) == 5
+    assert 0 < await rdb.pttl(keys[0]) <= 2000  # nothing learned: gone after two windows
+
+
+async def test_answers_reported_after_the_counts_expired_do_not_leave_a_key_forever(
+    redis_url: str, rdb: Any
+) -> None:
+    prefix = unique_prefix()
+    lim = limiter(redis_url, prefix)
+    try:
+        await lim.shared_learned_rate.report(3)
+    finally:
+        await lim.aclose()
+    keys = [key async for key in rdb.scan_iter(f"{prefix}*learned*")]
+    assert len(keys) == 1
+    assert 0 < await rdb.pttl(keys[0]) <= 2000
 
 
 async def test_sending_resumes_when_the_reporters_window_has_room(redis_url: str) -> None:
