@@ -125,7 +125,9 @@ class Client(ManyCalls):
         verify_ssl: bool = True,
         hooks: Iterable[Hooks] | None = None,
     ) -> None:
-        error_table = check_client_options(component_app_id, base_url, error_codes)
+        error_table = check_client_options(
+            component_app_id, base_url, error_codes, max_response_bytes
+        )
         if not verify_ssl and session is not None:
             # An injected session's own connector decides; a warning here would be a lie.
             raise InvalidInputError(

@@ -14,6 +14,7 @@ import pytest
 import kuaishou_mp
 from kuaishou_mp import (
     Client,
+    ConnectionLimits,
     InvalidInputError,
     RateLimit,
     RetryBudget,
@@ -135,6 +136,14 @@ BAD_SETTINGS: list[tuple[Callable[[], object], str]] = [
     (lambda: RetryBudget(ratio=-0.1), "RetryBudget.ratio"),
     (lambda: RetryBudget(window=0), "RetryBudget.window"),
     (lambda: Client("ks_c", timeout=-1), "Timeout.total"),
+    (lambda: ConnectionLimits(max_connections=0), "ConnectionLimits.max_connections"),
+    (lambda: ConnectionLimits(max_connections=1.5), "ConnectionLimits.max_connections"),  # type: ignore[arg-type]
+    (lambda: ConnectionLimits(keepalive_timeout=-5), "ConnectionLimits.keepalive_timeout"),
+    (lambda: ConnectionLimits(keepalive_timeout=math.nan), "ConnectionLimits.keepalive_timeout"),
+    (lambda: ConnectionLimits(dns_cache_ttl=-1), "ConnectionLimits.dns_cache_ttl"),
+    (lambda: Client("ks_c", max_response_bytes=-1), "max_response_bytes"),
+    (lambda: Client("ks_c", max_response_bytes="x"), "max_response_bytes"),  # type: ignore[arg-type]
+    (lambda: AuthClient("ks_c", "s", max_response_bytes=0), "max_response_bytes"),
 ]
 
 
@@ -189,6 +198,11 @@ def test_integer(value: object, ok: bool) -> None:
     else:
         with pytest.raises(InvalidInputError, match=r"X\.n must be an integer >= 1"):
             integer("X.n", value)
+
+
+def test_connection_limits_keep_their_documented_edges() -> None:
+    assert ConnectionLimits(max_connections=1, keepalive_timeout=0, dns_cache_ttl=0)
+    assert ConnectionLimits() == ConnectionLimits(1000, 30.0, 300)
 
 
 def test_default_is_a_documented_sentinel_meaning_left_out() -> None:

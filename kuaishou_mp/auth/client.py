@@ -81,7 +81,9 @@ class AuthClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         hooks: Iterable[Hooks] | None = None,
     ) -> None:
-        error_table = check_client_options(component_app_id, base_url, error_codes)
+        error_table = check_client_options(
+            component_app_id, base_url, error_codes, max_response_bytes
+        )
         capacity = Capacity()
         observer = Observer.watching(hooks, capacity)
         if not isinstance(component_app_secret, str) or not component_app_secret:
