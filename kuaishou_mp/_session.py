@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import aiohttp
 import attrs
 
-from ._validate import field, integer, number
+from ._validate import field, integer, number, text
 from .errors import DEFAULT_ERROR_CODES, APIError, ClientClosedError, InvalidInputError
 
 __all__ = ["ConnectionLimits", "SessionHolder", "check_client_options"]
@@ -96,8 +96,7 @@ def check_client_options(
     Raises:
         InvalidInputError: Which option is malformed and why.
     """
-    if not isinstance(component_app_id, str) or not component_app_id.strip():
-        raise InvalidInputError("component_app_id must be a non-empty string")
+    text("component_app_id", component_app_id, blank_ok=False)
     if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
         raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
     for code, cls in (error_codes or {}).items():

@@ -22,7 +22,7 @@ from kuaishou_mp import (
     Timeout,
     errors,
 )
-from kuaishou_mp._validate import integer, number
+from kuaishou_mp._validate import instance, integer, number, text
 from kuaishou_mp.auth import AuthClient
 from kuaishou_mp.testing import FakeKuaishou
 
@@ -198,6 +198,45 @@ def test_integer(value: object, ok: bool) -> None:
     else:
         with pytest.raises(InvalidInputError, match=r"X\.n must be an integer >= 1"):
             integer("X.n", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "rule", "ok"),
+    [
+        ("a", {}, True),
+        (" ", {}, True),
+        ("", {}, False),
+        (None, {}, False),
+        (b"a", {}, False),
+        (" a ", {"blank_ok": False}, True),
+        (" \t", {"blank_ok": False}, False),
+    ],
+)
+def test_text(value: object, rule: dict[str, Any], ok: bool) -> None:
+    if ok:
+        text("X.s", value, **rule)
+    else:
+        with pytest.raises(InvalidInputError, match=r"^X\.s must be a non-(empty|blank) string"):
+            text("X.s", value, **rule)
+
+
+def test_a_secret_text_is_never_shown() -> None:
+    with pytest.raises(InvalidInputError, match=r"X\.s must be .*, got bytes$"):
+        text("X.s", b"hunter2", secret=True)
+    with pytest.raises(InvalidInputError) as caught:
+        AuthClient("ks_c", b"hunter2")  # type: ignore[arg-type]
+    assert "component_app_secret" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(InvalidInputError, match="component_app_id must be a non-blank"):
+        Client("  ")
+
+
+def test_instance() -> None:
+    instance("X.r", RateLimit(), RateLimit)
+    with pytest.raises(InvalidInputError, match=r"^X\.r must be a RateLimit, got dict$"):
+        instance("X.r", {}, RateLimit)
+    with pytest.raises(InvalidInputError, match=r"^X\.a must be an AuthClient, got str$"):
+        instance("X.a", "auth", AuthClient)
 
 
 def test_connection_limits_keep_their_documented_edges() -> None:

@@ -16,7 +16,8 @@ from .._pipeline import Capacity, Observer, Pipeline, Request
 from .._session import ConnectionLimits, SessionHolder, check_client_options
 from .._transport import DEFAULT_MAX_RESPONSE_BYTES
 from .._urls import BaseURL
-from ..errors import APIError, InvalidInputError
+from .._validate import text
+from ..errors import APIError
 from ..hooks import Hooks
 from ..retry import RetryPolicy
 from ..timeout import Timeout
@@ -86,8 +87,7 @@ class AuthClient:
         )
         capacity = Capacity()
         observer = Observer.watching(hooks, capacity)
-        if not isinstance(component_app_secret, str) or not component_app_secret:
-            raise InvalidInputError("component_app_secret must be a non-empty string")
+        text("component_app_secret", component_app_secret, secret=True)
         self._component_app_id = component_app_id
         self._secret = component_app_secret
         self._base_url = BaseURL(base_url)
