@@ -115,8 +115,10 @@ class MakeFake(Protocol):
 async def make_fake() -> AsyncIterator[MakeFake]:
     """``await make_fake(**options)``: a started :class:`FakeKuaishou`, stopped at teardown.
 
-    For a test that needs a fake with options of its own (``kuaishou_fake`` has the
-    defaults). Every fake it started is stopped when the test ends (``stop`` is idempotent).
+    For a test that needs a fake with options of its own, or more than the one
+    ``kuaishou_fake``. Every fake it started is stopped when the test ends (``stop`` is
+    idempotent), after the clients ``make_client`` built are closed when ``make_fake`` is
+    requested first.
     """
     started: list[FakeKuaishou] = []
 

@@ -7,7 +7,7 @@ import inspect
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,7 +24,9 @@ from kuaishou_mp import (
 )
 from kuaishou_mp._validate import instance, integer, number, text
 from kuaishou_mp.auth import AuthClient
-from kuaishou_mp.testing import FakeKuaishou
+
+if TYPE_CHECKING:
+    from conftest import MakeFake
 
 
 def _classes_of(module: object) -> dict[str, type[BaseException]]:
@@ -108,15 +110,17 @@ def test_invalid_input_is_also_a_value_error() -> None:
 
 
 @pytest.mark.parametrize("cls", [Client, AuthClient])
-async def test_aclose_is_the_spelling_and_close_its_alias(cls: type[object]) -> None:
-    async with FakeKuaishou() as fake:
-        args = (fake.component_app_id,) if cls is Client else (fake.component_app_id, "secret")
-        first = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
-        await first.aclose()  # type: ignore[attr-defined]
-        assert first.closed  # type: ignore[attr-defined]
-        second = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
-        await second.close()  # type: ignore[attr-defined]
-        assert second.closed  # type: ignore[attr-defined]
+async def test_aclose_is_the_spelling_and_close_its_alias(
+    make_fake: MakeFake, cls: type[object]
+) -> None:
+    fake = await make_fake()
+    args = (fake.component_app_id,) if cls is Client else (fake.component_app_id, "secret")
+    first = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
+    await first.aclose()  # type: ignore[attr-defined]
+    assert first.closed  # type: ignore[attr-defined]
+    second = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
+    await second.close()  # type: ignore[attr-defined]
+    assert second.closed  # type: ignore[attr-defined]
 
 
 # -- one validation helper ----------------------------------------------------------------------
