@@ -315,13 +315,8 @@ class Client(ManyCalls):
             APIError: Any other refusal; TransportError, ResponseValidationError as for
                 :meth:`app_info`.
         """
-        lists = {
-            "request": request,
-            "socket": socket,
-            "upload_file": upload_file,
-            "download_file": download_file,
-            "udp": udp,
-        }
+        given = (request, socket, upload_file, download_file, udp)
+        lists = dict(zip(ServerDomains.LISTS, given, strict=True))  # a test checks the order
         result: ServerDomains = await self._sender(SERVER_DOMAIN, action, lists)(
             authorizer, CallStats()
         )

@@ -13,17 +13,22 @@ import pytest
 
 import kuaishou_mp
 from kuaishou_mp import (
+    Authorizer,
     Client,
     ConnectionLimits,
     InvalidInputError,
     RateLimit,
     RetryBudget,
     RetryPolicy,
+    ServerDomains,
     Timeout,
+    WebviewDomains,
     errors,
 )
 from kuaishou_mp._validate import instance, integer, number, text
 from kuaishou_mp.auth import AuthClient
+from kuaishou_mp.domains import DomainCaller
+from kuaishou_mp.testing import SERVER_DOMAIN_KEYS, FakeKuaishou
 
 if TYPE_CHECKING:
     from conftest import MakeFake
@@ -121,6 +126,66 @@ async def test_aclose_is_the_spelling_and_close_its_alias(
     second = cls(*args, base_url=fake.base_url)  # type: ignore[call-arg]
     await second.close()  # type: ignore[attr-defined]
     assert second.closed  # type: ignore[attr-defined]
+
+
+# -- one spelling of the domain lists ----------------------------------------------------------
+
+
+def _keyword_only(func: Callable[..., object]) -> tuple[str, ...]:
+    return tuple(
+        name
+        for name, p in inspect.signature(func).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "single", "bulk", "protocol"),
+    [
+        (
+            ServerDomains,
+            Client.server_domain,
+            Client.bulk_server_domain,
+            DomainCaller.server_domain,
+        ),
+        (
+            WebviewDomains,
+            Client.webview_domain,
+            Client.bulk_webview_domain,
+            DomainCaller.webview_domain,
+        ),
+    ],
+)
+def test_the_domain_methods_take_exactly_the_model_lists(
+    model: type[ServerDomains | WebviewDomains],
+    single: Callable[..., object],
+    bulk: Callable[..., object],
+    protocol: Callable[..., object],
+) -> None:
+    # A list added to the model but forgotten in a signature fails here.
+    assert _keyword_only(single) == model.LISTS
+    assert _keyword_only(protocol) == model.LISTS
+    assert _keyword_only(bulk) == _keyword_only(Client.bulk_app_info) + model.LISTS
+    assert SERVER_DOMAIN_KEYS == ServerDomains.LISTS
+
+
+@pytest.mark.parametrize("name", ServerDomains.LISTS)
+async def test_each_server_list_reaches_its_own_list(
+    name: str, kuaishou_fake: FakeKuaishou, kuaishou_client: Client
+) -> None:
+    app = kuaishou_fake.add_authorizer("ks_lists")
+    a = Authorizer(app.app_id, app.access_token)
+    before = {each: list(app.server_domains[each]) for each in ServerDomains.LISTS}
+    one: dict[str, Any] = {name: ["one.example.com"]}
+    two: dict[str, Any] = {name: ["two.example.com"]}
+    got = await kuaishou_client.server_domain(a, "add", **one)
+    (result,) = [r async for r in kuaishou_client.bulk_server_domain([a], "add", **two)]
+    assert result.value is not None
+    for each in ServerDomains.LISTS:
+        mine = each == name
+        after_one = before[each] + ["one.example.com"] * mine
+        assert list(getattr(got, each)) == after_one, each
+        assert list(getattr(result.value, each)) == after_one + ["two.example.com"] * mine, each
 
 
 # -- one validation helper ----------------------------------------------------------------------
