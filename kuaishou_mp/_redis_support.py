@@ -11,10 +11,12 @@ import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .errors import TokenStorageError
+
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["bounded", "connect", "redis_errors"]
+__all__ = ["bounded", "connect", "redis_errors", "storage_call"]
 
 T = TypeVar("T")
 
@@ -37,6 +39,19 @@ def redis_errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import RedisError
 
     return (RedisError, OSError, asyncio.TimeoutError)
+
+
+async def storage_call(aw: Awaitable[T], seconds: float, what: str, app_id: str | None = None) -> T:
+    """:func:`bounded`, with a failing Redis raised as :class:`~kuaishou_mp.TokenStorageError`.
+
+    The message says ``what`` failed and names the error's class only: a Redis error's text may
+    quote a command and its arguments. The Redis error is not chained to it.
+    """
+    try:
+        return await bounded(aw, seconds)
+    except redis_errors() as exc:
+        failure = TokenStorageError(f"Redis {what} failed: {type(exc).__name__}", app_id=app_id)
+    raise failure  # outside the except block: no chained Redis error
 
 
 def connect(

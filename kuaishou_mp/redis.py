@@ -86,9 +86,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, Final, Literal
-
-import redis.asyncio
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._rate_params import rate_params
 from ._redis_learned import SharedRate
@@ -98,6 +96,9 @@ from ._redis_support import bounded, connect, redis_errors
 from ._validate import instance, number, one_of, text
 from .errors import LimiterUnavailableError
 from .ratelimit import InProcessLimiter, RateLimit
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 __all__ = ["Fallback", "LimiterUnavailableError", "RedisLimiter", "RedisLimiterStats"]
 
