@@ -99,6 +99,7 @@ class Client(ManyCalls):
             (:data:`DEFAULT_ERROR_CODES`), e.g. ``{100200123: ServerError}``.
         connection_limits: Pool settings for a client-owned session.
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+            An integer >= 1; the default is 1 MiB (1048576 bytes).
         verify_ssl: Keep TLS certificate verification (the default). ``False`` warns, and is
             refused with an injected session (whose connector decides).
         hooks: :class:`Hooks` called at every attempt, retry, throttled answer, call end and

@@ -11,7 +11,8 @@ import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import TokenStorageError
+from ._validate import text
+from .errors import InvalidInputError, TokenStorageError
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -62,8 +63,13 @@ def connect(
     No connection is made until first use. ``retry_once`` replaces redis-py's default retry of a
     dropped connection (which may take seconds) by one immediate retry. ``redis_options``
     override all of these.
+
+    Raises:
+        InvalidInputError: ``url`` is not a string, or redis-py refused it or an option.
     """
     import redis.asyncio
+
+    text("url", url)
 
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if retry_once:
@@ -73,4 +79,7 @@ def connect(
 
         options["retry"] = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
     options.update(redis_options)
-    return redis.asyncio.Redis.from_url(url, **options)
+    try:
+        return redis.asyncio.Redis.from_url(url, **options)
+    except ValueError as exc:  # redis-py's reasons name the part, never quote the URL
+        raise InvalidInputError(f"url or redis_options: {exc}") from None

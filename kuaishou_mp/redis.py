@@ -239,7 +239,7 @@ class RedisLimiter:
             A new :class:`RedisLimiter`.
 
         Raises:
-            ValueError: Malformed URL or arguments.
+            InvalidInputError: Malformed URL or arguments.
         """
         # Connections are made on first use: if the constructor refuses its arguments, the
         # unused client holds nothing to close.

@@ -25,9 +25,11 @@ from kuaishou_mp import (
     WebviewDomains,
     errors,
 )
+from kuaishou_mp._transport import DEFAULT_MAX_RESPONSE_BYTES
 from kuaishou_mp._validate import instance, integer, number, text
-from kuaishou_mp.auth import AuthClient
+from kuaishou_mp.auth import AuthClient, RedisTokenStorage
 from kuaishou_mp.domains import DomainCaller
+from kuaishou_mp.redis import RedisLimiter
 from kuaishou_mp.testing import SERVER_DOMAIN_KEYS, FakeKuaishou
 
 if TYPE_CHECKING:
@@ -213,6 +215,9 @@ BAD_SETTINGS: list[tuple[Callable[[], object], str]] = [
     (lambda: Client("ks_c", max_response_bytes=-1), "max_response_bytes"),
     (lambda: Client("ks_c", max_response_bytes="x"), "max_response_bytes"),  # type: ignore[arg-type]
     (lambda: AuthClient("ks_c", "s", max_response_bytes=0), "max_response_bytes"),
+    (lambda: RedisTokenStorage.from_url("http://h"), "url"),
+    (lambda: RedisTokenStorage.from_url(None), "url"),  # type: ignore[arg-type]
+    (lambda: RedisLimiter.from_url("h:6379", RateLimit(), component_app_id="c"), "url"),
 ]
 
 
@@ -306,6 +311,13 @@ def test_instance() -> None:
         instance("X.r", {}, RateLimit)
     with pytest.raises(InvalidInputError, match=r"^X\.a must be an AuthClient, got str$"):
         instance("X.a", "auth", AuthClient)
+
+
+@pytest.mark.parametrize("cls", [Client, AuthClient])
+def test_the_documented_response_limit_is_the_default(cls: type[object]) -> None:
+    default = inspect.signature(cls).parameters["max_response_bytes"].default
+    assert default == DEFAULT_MAX_RESPONSE_BYTES == 1048576
+    assert "the default is 1 MiB (1048576 bytes)" in " ".join((cls.__doc__ or "").split())
 
 
 def test_connection_limits_keep_their_documented_edges() -> None:

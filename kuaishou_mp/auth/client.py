@@ -61,6 +61,7 @@ class AuthClient:
             the platform, and throttling.
         error_codes: Extra or overriding entries for the result-code table.
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+            An integer >= 1; the default is 1 MiB (1048576 bytes).
         hooks: :class:`~kuaishou_mp.Hooks` called at every attempt, retry and call end, as
             for :class:`~kuaishou_mp.Client`. URLs in their events have the secret, tickets,
             codes and tokens ``REDACTED``.

@@ -300,7 +300,7 @@ class RedisTokenStorage:
             **redis_options: Passed to ``redis.asyncio.Redis.from_url``.
 
         Raises:
-            ValueError: Malformed URL or arguments.
+            InvalidInputError: Malformed URL or arguments.
         """
         return cls(
             connect(url, timeout=timeout, **redis_options),
