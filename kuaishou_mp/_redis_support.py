@@ -7,7 +7,9 @@ client is made or its errors are first needed, never when this module is importe
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+import urllib.parse
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -69,7 +71,7 @@ def connect(
     """
     import redis.asyncio
 
-    text("url", url)
+    text("url", url, secret=True)  # a URL may carry a password: its type is shown, never it
 
     options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
     if retry_once:
@@ -81,5 +83,24 @@ def connect(
     options.update(redis_options)
     try:
         return redis.asyncio.Redis.from_url(url, **options)
-    except ValueError as exc:  # redis-py's reasons name the part, never quote the URL
-        raise InvalidInputError(f"url or redis_options: {exc}") from None
+    except ValueError as exc:
+        raise InvalidInputError(f"url or redis_options: {_unquoted(str(exc), url)}") from None
+
+
+def _unquoted(reason: str, url: str) -> str:
+    """``reason`` with every quoted piece of the URL's host part replaced by ``'...'``.
+
+    redis-py names an option without its value, but a port that is not a number is quoted
+    (``Port could not be cast to integer value as 'pa'``), and it is a piece of the password
+    when the password holds an unescaped ``/``, ``?`` or ``#``.
+    """
+    try:
+        netloc = urllib.parse.urlsplit(url).netloc
+    except ValueError:
+        netloc = url
+
+    def hide(quoted: re.Match[str]) -> str:
+        piece = quoted[2] if quoted[1] is None else quoted[1]
+        return "'...'" if piece and piece in netloc else quoted[0]
+
+    return re.sub(r"'([^']*)'|\"([^\"]*)\"", hide, reason)

@@ -74,14 +74,15 @@ def integer(where: str, value: object, *, low: int = 1) -> None:
 def text(where: str, value: object, *, blank_ok: bool = True, secret: bool = False) -> None:
     """Check that ``value`` is a non-empty ``str`` (not only spaces, with ``blank_ok=False``).
 
-    A ``secret`` value is never shown: the message names its type instead.
+    A ``secret`` value is never shown: the message names its type instead (an empty string,
+    which holds nothing, is shown as ``''``).
 
     Raises:
         InvalidInputError: It is not, with ``where`` in the message.
     """
     if not isinstance(value, str) or not (value if blank_ok else value.strip()):
         rule = "a non-empty string" if blank_ok else "a non-blank string"
-        shown = type(value).__name__ if secret else repr(value)
+        shown = type(value).__name__ if secret and value != "" else repr(value)
         raise InvalidInputError(f"{where} must be {rule}, got {shown}")
 
 

@@ -303,6 +303,36 @@ def test_a_secret_text_is_never_shown() -> None:
     assert "hunter2" not in str(caught.value)
     with pytest.raises(InvalidInputError, match="component_app_id must be a non-blank"):
         Client("  ")
+    with pytest.raises(InvalidInputError, match=r"^X\.s must be a non-empty string, got ''$"):
+        text("X.s", "", secret=True)  # an empty secret holds nothing to hide
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        b"redis://:hunter2@localhost:6379/0",
+        "redis://:hun/ter2@localhost:6379/0",
+        "redis://:hun#ter2@localhost:6379/0",
+        "redis://:hun'ter/2@localhost:6379/0",
+    ],
+)
+@pytest.mark.parametrize("owner", ["RedisTokenStorage", "RedisLimiter"])
+def test_a_malformed_redis_url_never_shows_its_password(url: object, owner: str) -> None:
+    # An unescaped "/" or "#" in a password ends the host part: redis-py then quotes a piece
+    # of the password as the port it cannot read.
+    def open_url() -> object:
+        if owner == "RedisLimiter":
+            return RedisLimiter.from_url(url, RateLimit(), component_app_id="c")  # type: ignore[arg-type]
+        return RedisTokenStorage.from_url(url)  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInputError, match=r"^url") as caught:
+        open_url()
+    assert "hun" not in str(caught.value), caught.value
+
+
+def test_a_redis_url_error_still_names_the_option() -> None:
+    with pytest.raises(InvalidInputError, match="'socket_timeout'"):
+        RedisTokenStorage.from_url("redis://:hunter2@localhost:6379/0?socket_timeout=x")
 
 
 def test_instance() -> None:
