@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import aiohttp
 import attrs
 
+from ._urls import hide_userinfo
 from ._validate import field, integer, number, text
 from .errors import DEFAULT_ERROR_CODES, APIError, ClientClosedError, InvalidInputError
 
@@ -97,8 +98,11 @@ def check_client_options(
         InvalidInputError: Which option is malformed and why.
     """
     text("component_app_id", component_app_id, blank_ok=False)
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
+    if not isinstance(base_url, str):  # its type only: a URL may hold a password
+        raise InvalidInputError(f"base_url must be a str, got {type(base_url).__name__}")
+    if not base_url.startswith(("http://", "https://")):
+        shown = hide_userinfo(base_url)
+        raise InvalidInputError(f"base_url must start with http:// or https://: {shown!r}")
     for code, cls in (error_codes or {}).items():
         if not (isinstance(cls, type) and issubclass(cls, APIError)):
             raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
