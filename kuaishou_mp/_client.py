@@ -99,6 +99,7 @@ class Client(ManyCalls):
             (:data:`DEFAULT_ERROR_CODES`), e.g. ``{100200123: ServerError}``.
         connection_limits: Pool settings for a client-owned session.
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+            An integer >= 1; the default is 1 MiB (1048576 bytes).
         verify_ssl: Keep TLS certificate verification (the default). ``False`` warns, and is
             refused with an injected session (whose connector decides).
         hooks: :class:`Hooks` called at every attempt, retry, throttled answer, call end and
@@ -125,7 +126,9 @@ class Client(ManyCalls):
         verify_ssl: bool = True,
         hooks: Iterable[Hooks] | None = None,
     ) -> None:
-        error_table = check_client_options(component_app_id, base_url, error_codes)
+        error_table = check_client_options(
+            component_app_id, base_url, error_codes, max_response_bytes
+        )
         if not verify_ssl and session is not None:
             # An injected session's own connector decides; a warning here would be a lie.
             raise InvalidInputError(
@@ -316,13 +319,8 @@ class Client(ManyCalls):
             APIError: Any other refusal; TransportError, ResponseValidationError as for
                 :meth:`app_info`.
         """
-        lists = {
-            "request": request,
-            "socket": socket,
-            "upload_file": upload_file,
-            "download_file": download_file,
-            "udp": udp,
-        }
+        given = (request, socket, upload_file, download_file, udp)
+        lists = dict(zip(ServerDomains.LISTS, given, strict=True))  # a test checks the order
         result: ServerDomains = await self._sender(SERVER_DOMAIN, action, lists)(
             authorizer, CallStats()
         )

@@ -17,10 +17,11 @@ from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
 from ._fast_structure import FastStructure, NotFast, compile_fast
+from ._open_enum import OpenIntEnum
 from .errors import ResponseValidationError
-from .models import AppInfo, ServerDomains, WebviewDomains, _OpenIntEnum
+from .models import AppInfo, ServerDomains, WebviewDomains
 
-__all__ = ["converter", "structure", "unstructure"]
+__all__ = ["converter", "json_type", "structure", "unstructure"]
 
 T = TypeVar("T")
 
@@ -32,7 +33,7 @@ def _structure_str(value: Any, _: type) -> str:
         return value
     if value is None:  # a null string field means "not sent", never the string "None"
         return ""
-    raise TypeError(f"expected a string, got {_json_type(value)}")
+    raise TypeError(f"expected a string, got {json_type(value)}")
 
 
 def _structure_int(value: Any, _: type) -> int:
@@ -40,10 +41,10 @@ def _structure_int(value: Any, _: type) -> int:
         return value
     if type(value) is float and value.is_integer():
         return int(value)
-    raise TypeError(f"expected an integer, got {_json_type(value)}")
+    raise TypeError(f"expected an integer, got {json_type(value)}")
 
 
-def _structure_enum(value: Any, cls: type[_OpenIntEnum]) -> _OpenIntEnum:
+def _structure_enum(value: Any, cls: type[OpenIntEnum]) -> OpenIntEnum:
     # A dict lookup for known values; Enum.__call__ only for the ones the platform adds later.
     member = cls._value2member_map_.get(value) if type(value) is int else None
     return member if member is not None else cls(_structure_int(value, int))  # type: ignore[return-value]
@@ -56,13 +57,13 @@ def _structure_str_tuple(value: Any, _: type) -> tuple[str, ...]:
             if type(item) is not str:
                 raise IterableValidationError(
                     "While structuring a list of strings",
-                    [_at_index(TypeError(f"expected a string, got {_json_type(item)}"), i, str)],
+                    [_at_index(TypeError(f"expected a string, got {json_type(item)}"), i, str)],
                     tuple[str, ...],
                 )
         return tuple(value)
     if value is None:
         return ()
-    raise TypeError(f"expected an array, got {_json_type(value)}")
+    raise TypeError(f"expected an array, got {json_type(value)}")
 
 
 def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
@@ -74,7 +75,7 @@ def _tuple_hook_factory(target: Any) -> Callable[[Any, type], tuple[Any, ...]]:
         if type(value) is not list:
             if value is None:
                 return ()
-            raise TypeError(f"expected an array, got {_json_type(value)}")
+            raise TypeError(f"expected an array, got {json_type(value)}")
         items = []
         errors: list[Exception] = []
         for i, item in enumerate(value):
@@ -110,12 +111,13 @@ def _attrs_hook(cls: type[Any]) -> Callable[[Any, type], Any]:
         # cattrs' generated code would read a list or a string as an object with no fields.
         if type(value) is dict:
             return inner(value, cls)
-        raise TypeError(f"expected an object, got {_json_type(value)}")
+        raise TypeError(f"expected an object, got {json_type(value)}")
 
     return structure_attrs
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """How a decoded JSON value is named in a message: ``an object``, ``null``, ``a number``..."""
     if value is None:
         return "null"
     return {
@@ -133,7 +135,7 @@ def _json_type(value: object) -> str:
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(int, _structure_int)
 # A class hook, more specific than int's, so the open enums do not fall to the int hook.
-converter.register_structure_hook(_OpenIntEnum, _structure_enum)
+converter.register_structure_hook(OpenIntEnum, _structure_enum)
 converter.register_structure_hook_factory(_is_homogeneous_tuple, _tuple_hook_factory)
 converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_str_tuple)
 converter.register_structure_hook_factory(attrs.has, _attrs_hook)

@@ -174,13 +174,8 @@ class ManyCalls:
         Raises:
             InvalidInputError: A bad action, domain or ``concurrency``; raised at once.
         """
-        lists = {
-            "request": request,
-            "socket": socket,
-            "upload_file": upload_file,
-            "download_file": download_file,
-            "udp": udp,
-        }
+        given = (request, socket, upload_file, download_file, udp)
+        lists = dict(zip(ServerDomains.LISTS, given, strict=True))  # a test checks the order
         call = self._sender(SERVER_DOMAIN, action, lists)
         return self._bulk(
             call, authorizers, concurrency, on_result, on_outage, max_outage, SERVER_DOMAIN

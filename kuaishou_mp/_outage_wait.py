@@ -14,7 +14,6 @@ it, is reported with the :class:`~kuaishou_mp.PlatformUnavailableError`. With
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
@@ -22,7 +21,8 @@ from typing import Any, Literal, TypeVar
 
 from ._callstats import CallStats
 from ._circuit import OutageCircuit
-from .errors import InvalidInputError, PlatformUnavailableError
+from ._validate import number, one_of
+from .errors import PlatformUnavailableError
 from .models import Authorizer
 
 __all__ = [
@@ -47,14 +47,8 @@ _WAITING: ContextVar[tuple[OutageCircuit, float] | None] = ContextVar(
 
 def check_outage_options(on_outage: object, max_outage: object) -> None:
     """Raise :class:`InvalidInputError` for an ``on_outage`` or ``max_outage`` out of range."""
-    if on_outage not in ("wait", "fail"):
-        raise InvalidInputError(f'on_outage must be "wait" or "fail", not {on_outage!r}')
-    if (
-        isinstance(max_outage, bool)
-        or not isinstance(max_outage, (int, float))
-        or not (max_outage >= 0 and math.isfinite(max_outage))
-    ):
-        raise InvalidInputError(f"max_outage must be seconds >= 0, not {max_outage!r}")
+    one_of("on_outage", on_outage, ("wait", "fail"))
+    number("max_outage", max_outage, low_ok=True)
 
 
 def waiting_out_outages(

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import aiohttp
 import attrs
 
+from ._urls import hide_userinfo
+from ._validate import field, integer, number, text
 from .errors import DEFAULT_ERROR_CODES, APIError, ClientClosedError, InvalidInputError
 
 __all__ = ["ConnectionLimits", "SessionHolder", "check_client_options"]
@@ -17,16 +19,25 @@ class ConnectionLimits:
     """The connection pool of a client-owned session.
 
     Args:
-        max_connections: Open connections in all. The default suits fan-out over many
-            authorizers at high concurrency (aiohttp's own default of 100 would halve a bulk
-            run at concurrency 200 against a slow platform).
-        keepalive_timeout: Seconds an idle connection is kept for reuse.
-        dns_cache_ttl: Seconds a DNS answer is reused.
+        max_connections: Open connections in all, an integer >= 1. The default suits fan-out
+            over many authorizers at high concurrency (aiohttp's own default of 100 would halve
+            a bulk run at concurrency 200 against a slow platform).
+        keepalive_timeout: Seconds (>= 0) an idle connection is kept for reuse.
+        dns_cache_ttl: Seconds (an integer >= 0) a DNS answer is reused.
+
+    Raises:
+        InvalidInputError: A value is out of range or of the wrong type.
     """
 
-    max_connections: int = 1000
-    keepalive_timeout: float = 30.0
-    dns_cache_ttl: int = 300
+    max_connections: int = attrs.field(
+        default=1000, validator=field("ConnectionLimits", integer, low=1)
+    )
+    keepalive_timeout: float = attrs.field(
+        default=30.0, validator=field("ConnectionLimits", number, low_ok=True)
+    )
+    dns_cache_ttl: int = attrs.field(
+        default=300, validator=field("ConnectionLimits", integer, low=0)
+    )
 
 
 class SessionHolder:
@@ -79,17 +90,21 @@ def check_client_options(
     component_app_id: object,
     base_url: object,
     error_codes: Mapping[int, type[APIError]] | None,
+    max_response_bytes: object,
 ) -> Mapping[int, type[APIError]]:
     """Refuse malformed client options; return the result-code table with the overrides.
 
     Raises:
         InvalidInputError: Which option is malformed and why.
     """
-    if not isinstance(component_app_id, str) or not component_app_id.strip():
-        raise InvalidInputError("component_app_id must be a non-empty string")
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        raise InvalidInputError(f"base_url must start with http:// or https://: {base_url!r}")
+    text("component_app_id", component_app_id, blank_ok=False)
+    if not isinstance(base_url, str):  # its type only: a URL may hold a password
+        raise InvalidInputError(f"base_url must be a str, got {type(base_url).__name__}")
+    if not base_url.startswith(("http://", "https://")):
+        shown = hide_userinfo(base_url)
+        raise InvalidInputError(f"base_url must start with http:// or https://: {shown!r}")
     for code, cls in (error_codes or {}).items():
         if not (isinstance(cls, type) and issubclass(cls, APIError)):
             raise InvalidInputError(f"error_codes[{code}] must be an APIError subclass")
+    integer("max_response_bytes", max_response_bytes)
     return {**DEFAULT_ERROR_CODES, **(error_codes or {})}

@@ -15,7 +15,7 @@ from yarl import URL
 
 from .errors import InvalidInputError
 
-__all__ = ["BaseURL"]
+__all__ = ["BaseURL", "hide_userinfo"]
 
 _build = URL.build
 _USERINFO = re.compile(r"//[^/?#]*@")
@@ -34,8 +34,8 @@ class BaseURL:
     def __init__(self, base_url: str) -> None:
         self.text = base_url.rstrip("/")
         # For messages and reprs: a password in the base URL is not ours to print.
-        self.shown = _hide_userinfo(self.text)
-        given = _hide_userinfo(base_url)
+        self.shown = hide_userinfo(self.text)
+        given = hide_userinfo(base_url)
         try:
             url = URL(self.text, encoded=True)
             host, port = url.raw_host, url.port  # yarl checks the port only when asked
@@ -60,5 +60,6 @@ class BaseURL:
         )
 
 
-def _hide_userinfo(url: str) -> str:
+def hide_userinfo(url: str) -> str:
+    """``url`` with its user and password, if any, shown as ``***``: for messages and reprs."""
     return _USERINFO.sub("//***@", url)

@@ -16,7 +16,7 @@ import attrs
 
 from .errors import InvalidInputError
 
-__all__ = ["field", "integer", "number", "one_of", "text"]
+__all__ = ["field", "instance", "integer", "number", "one_of", "text"]
 
 
 def _describe(low: float, low_ok: bool, high: float, high_ok: bool, finite: bool) -> str:
@@ -71,14 +71,32 @@ def integer(where: str, value: object, *, low: int = 1) -> None:
         raise InvalidInputError(f"{where} must be an integer >= {low}, got {value!r}")
 
 
-def text(where: str, value: object) -> None:
-    """Check that ``value`` is a non-empty ``str``.
+def text(where: str, value: object, *, blank_ok: bool = True, secret: bool = False) -> None:
+    """Check that ``value`` is a non-empty ``str`` (not only spaces, with ``blank_ok=False``).
+
+    A ``secret`` value is never shown: the message names its type instead (an empty string,
+    which holds nothing, is shown as ``''``).
 
     Raises:
         InvalidInputError: It is not, with ``where`` in the message.
     """
-    if not isinstance(value, str) or not value:
-        raise InvalidInputError(f"{where} must be a non-empty string, got {value!r}")
+    if not isinstance(value, str) or not (value if blank_ok else value.strip()):
+        rule = "a non-empty string" if blank_ok else "a non-blank string"
+        shown = type(value).__name__ if secret and value != "" else repr(value)
+        raise InvalidInputError(f"{where} must be {rule}, got {shown}")
+
+
+def instance(where: str, value: object, kind: type) -> None:
+    """Check that ``value`` is an instance of ``kind``.
+
+    Raises:
+        InvalidInputError: It is not, with ``where``, the expected and the given type.
+    """
+    if not isinstance(value, kind):
+        article = "an" if kind.__name__[:1] in "AEIOU" else "a"
+        raise InvalidInputError(
+            f"{where} must be {article} {kind.__name__}, got {type(value).__name__}"
+        )
 
 
 def one_of(where: str, value: object, choices: tuple[object, ...]) -> None:

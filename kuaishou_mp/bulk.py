@@ -30,6 +30,7 @@ from typing import Final, Generic, TypeVar, cast
 
 from kuaishou_mp._bulk_results import AuthorizerLike, BulkProgress, BulkResult, BulkSummary
 from kuaishou_mp._callstats import CallStats
+from kuaishou_mp._validate import integer
 from kuaishou_mp.errors import InvalidInputError, KuaishouError
 
 __all__ = [
@@ -369,8 +370,7 @@ def run_bulk(
         InvalidInputError: ``concurrency`` is not an int >= 1, or ``items`` is a ``str`` /
             ``bytes`` or not iterable.
     """
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise InvalidInputError(f"concurrency must be an int >= 1, not {concurrency!r}")
+    integer("concurrency", concurrency)
     if isinstance(items, (str, bytes, bytearray)):
         raise InvalidInputError(
             "items must be an iterable of authorizers or app ids, not a single "

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Any
 
 import attrs
+
+from ._open_enum import OpenIntEnum
 
 __all__ = [
     "AppCategory",
@@ -29,26 +30,7 @@ __all__ = [
 ]
 
 
-class _OpenIntEnum(enum.IntEnum):
-    """An IntEnum that keeps values it does not know instead of raising."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            # Not cached in the value map: a hostile response must not grow it without bound.
-            member = int.__new__(cls, value)
-            member._name_ = f"UNKNOWN_{value}"
-            member._value_ = value
-            return member
-        return None
-
-    @property
-    def is_known(self) -> bool:
-        """Whether this value is one the SDK knows by name (``False`` for ``UNKNOWN_<n>``)."""
-        return self._name_ in type(self).__members__
-
-
-class AppStatus(_OpenIntEnum):
+class AppStatus(OpenIntEnum):
     """Mini-program status (``status`` in app info).
 
     Like every enum of the models, a value the platform adds later is kept as a member named
@@ -63,7 +45,7 @@ class AppStatus(_OpenIntEnum):
     """未上线: not published."""
 
 
-class AuditStatus(_OpenIntEnum):
+class AuditStatus(OpenIntEnum):
     """Review status of a submitted name, avatar, introduction or category.
 
     Unknown values are kept as ``UNKNOWN_<value>`` members, as for :class:`AppStatus`.
@@ -77,7 +59,7 @@ class AuditStatus(_OpenIntEnum):
     """审核驳回: rejected; the ``reason`` field says why."""
 
 
-class SubjectType(_OpenIntEnum):
+class SubjectType(OpenIntEnum):
     """Legal subject type.
 
     Unknown values are kept as ``UNKNOWN_<value>`` members, as for :class:`AppStatus`.

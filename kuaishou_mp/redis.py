@@ -86,18 +86,19 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from typing import Any, Final, Literal
-
-import redis.asyncio
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._rate_params import rate_params
 from ._redis_learned import SharedRate
 from ._redis_limiter_lua import limiter_script
 from ._redis_limiter_stats import RedisLimiterStats
 from ._redis_support import bounded, connect, redis_errors
-from ._validate import number, one_of, text
-from .errors import InvalidInputError, LimiterUnavailableError
+from ._validate import instance, number, one_of, text
+from .errors import LimiterUnavailableError
 from .ratelimit import InProcessLimiter, RateLimit
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 __all__ = ["Fallback", "LimiterUnavailableError", "RedisLimiter", "RedisLimiterStats"]
 
@@ -161,10 +162,7 @@ class RedisLimiter:
         one_of("fallback", fallback, _FALLBACKS)
         text("component_app_id", component_app_id)
         text("prefix", prefix)
-        if not isinstance(rate_limit, RateLimit):
-            raise InvalidInputError(
-                f"rate_limit must be a RateLimit, got {type(rate_limit).__name__}"
-            )
+        instance("rate_limit", rate_limit, RateLimit)
         number("timeout", timeout)
         number("probe_interval", probe_interval)
         number("safety_margin", safety_margin, low_ok=True)
@@ -241,7 +239,7 @@ class RedisLimiter:
             A new :class:`RedisLimiter`.
 
         Raises:
-            ValueError: Malformed URL or arguments.
+            InvalidInputError: Malformed URL or arguments.
         """
         # Connections are made on first use: if the constructor refuses its arguments, the
         # unused client holds nothing to close.

@@ -1,8 +1,10 @@
 """Fixtures shared by the test files.
 
 The fake platform and client fixtures (``kuaishou_fake``, ``kuaishou_client``) come from
-kuaishou_mp's own pytest plugin (a pytest11 entry point). ``make_client`` is here: the one
-factory for clients of a fake with test options of their own. The Redis ones are here too: CI
+kuaishou_mp's own pytest plugin (a pytest11 entry point). ``make_client`` and ``make_fake`` are
+here: the one factory for clients of a fake with test options of their own (the plugin's
+``fake_client`` defaults, closed at teardown), and the one for fakes with options of their own
+(started, stopped at teardown). The Redis ones are here too: CI
 provides a server through ``KUAISHOU_TEST_REDIS_URL``; elsewhere one is started if
 ``redis-server`` is on PATH, or the tests skip (fail under ``KUAISHOU_REQUIRE_REDIS=1``).
 """
@@ -32,7 +34,7 @@ from kuaishou_mp import (
     TokenProvider,
 )
 from kuaishou_mp.testing import FakeKuaishou
-from kuaishou_mp.testing.pytest_plugin import fast_retry_policy
+from kuaishou_mp.testing.pytest_plugin import fake_client
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -61,22 +63,14 @@ class MakeClient(Protocol):
 
 
 def build_client(fake: FakeKuaishou, /, **options: Unpack[ClientOptions]) -> Client:
-    """A client of ``fake`` with the test defaults, which ``options`` override.
+    """A client of ``fake`` with the plugin's test defaults, which ``options`` override.
 
-    The defaults: ``base_url`` is the fake's (pass one for a fake served otherwise), retries
-    back off for milliseconds (:func:`~kuaishou_mp.testing.pytest_plugin.fast_retry_policy`)
-    and the per-authorizer rate is 1000 calls per second, so limiting stays on without pacing
-    tests that make many quick calls. Prefer the ``make_client`` fixture, which also closes
-    what it built.
+    :func:`~kuaishou_mp.testing.pytest_plugin.fake_client`, the defaults ``kuaishou_client``
+    has too (the fake's ``base_url`` unless one is passed, millisecond retry backoff, 1000
+    calls per second per authorizer), with the options typed. Prefer the ``make_client``
+    fixture, which also closes what it built.
     """
-    defaults: ClientOptions = {
-        "retry": fast_retry_policy(),
-        "rate_limit": RateLimit(per_authorizer_qps=1000),
-    }
-    if "base_url" not in options:  # a fake served otherwise (test_tls's) has no base_url
-        defaults["base_url"] = fake.base_url
-    merged: ClientOptions = {**defaults, **options}
-    return Client(fake.component_app_id, **merged)
+    return fake_client(fake, **options)
 
 
 @pytest_asyncio.fixture
@@ -97,6 +91,46 @@ async def make_client() -> AsyncIterator[MakeClient]:
     for client in built:
         if not client.closed:
             await client.aclose()
+
+
+class FakeOptions(TypedDict, total=False):
+    """The keyword arguments of :class:`~kuaishou_mp.testing.FakeKuaishou`, for ``make_fake``."""
+
+    component_app_id: str
+    latency: float
+    qps_limit: float | None
+    record_requests: bool
+    seed: int | None
+    qps_window: float
+    component_qps: float | None
+
+
+class MakeFake(Protocol):
+    """The type of the ``make_fake`` fixture (import it under ``TYPE_CHECKING``)."""
+
+    async def __call__(self, **options: Unpack[FakeOptions]) -> FakeKuaishou: ...
+
+
+@pytest_asyncio.fixture
+async def make_fake() -> AsyncIterator[MakeFake]:
+    """``await make_fake(**options)``: a started :class:`FakeKuaishou`, stopped at teardown.
+
+    For a test that needs a fake with options of its own, or more than the one
+    ``kuaishou_fake``. Every fake it started is stopped when the test ends (``stop`` is
+    idempotent), after the clients ``make_client`` built are closed when ``make_fake`` is
+    requested first.
+    """
+    started: list[FakeKuaishou] = []
+
+    async def make(**options: Unpack[FakeOptions]) -> FakeKuaishou:
+        fake = FakeKuaishou(**options)
+        await fake.start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in reversed(started):
+        await fake.stop()
 
 
 @pytest.fixture(scope="session")

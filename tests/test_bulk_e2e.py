@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,10 +21,13 @@ from kuaishou_mp import (
     ServerDomains,
     WebviewDomains,
 )
+from kuaishou_mp import _endpoints as endpoints_module
 from kuaishou_mp.testing import FakeKuaishou, Fault
 
 if TYPE_CHECKING:
     from conftest import MakeClient
+
+    from kuaishou_mp import Client
 
 
 async def test_bulk_app_info_accounts_for_everyone_once(
@@ -91,6 +94,28 @@ async def test_bulk_domain_input_is_checked_before_the_run(
             client.bulk_server_domain(source(), "explode", request=["a.com"])
     assert pulled == []
     assert kuaishou_fake.requests == []
+
+
+async def test_bulk_domain_lists_are_validated_once_for_the_whole_run(
+    kuaishou_fake: FakeKuaishou, kuaishou_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fakes = [kuaishou_fake.add_authorizer(f"ks_b{i}") for i in range(5)]
+    authorizers = [Authorizer(f.app_id, f.access_token) for f in fakes]
+    checked: list[str] = []
+    real = endpoints_module.validate_domain
+
+    def counting(domain: object, where: str) -> Any:
+        checked.append(where)
+        return real(domain, where)
+
+    monkeypatch.setattr(endpoints_module, "validate_domain", counting)
+    run = kuaishou_client.bulk_server_domain(
+        authorizers, "add", request=["a.example.com", "b.example.com"]
+    )
+    results = [r async for r in run]
+    assert len(results) == 5
+    assert all(r.ok for r in results)
+    assert checked == ["request[0]", "request[1]"]
 
 
 async def test_bulk_delete_reports_403106_per_authorizer(

@@ -31,7 +31,7 @@ from kuaishou_mp import (
 from kuaishou_mp.testing import FakeKuaishou
 
 if TYPE_CHECKING:
-    from conftest import ClientOptions, MakeClient
+    from conftest import ClientOptions, MakeClient, MakeFake
 
 MIX = {
     "http_5xx": 0.10,
@@ -169,18 +169,20 @@ async def test_chaos_bulk_domain_add_keeps_platform_state_exact(make_client: Mak
 
 
 @pytest.mark.parametrize("kind", sorted(TRANSIENT))
-async def test_each_transient_kind_alone_is_ridden_out(kind: str, make_client: MakeClient) -> None:
+async def test_each_transient_kind_alone_is_ridden_out(
+    make_fake: MakeFake, kind: str, make_client: MakeClient
+) -> None:
     """Every transient kind on every authorizer at once still ends in success (and costs an
     attempt, except a drop on a GET, which aiohttp itself resends once)."""
     n = 60
-    async with FakeKuaishou(record_requests=False) as fake:
-        apps = fake.add_authorizers(n)
-        kinds = fake.chaos(**{kind: 1.0}, seed=1)
-        assert len(kinds) == n
-        async with make_client(fake, **chaos_options()) as client:
-            authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
-            async with client.bulk_app_info(authorizers, concurrency=n) as run:
-                results = [r async for r in run]
-        histogram = check_outcomes(results, kinds, [a.app_id for a in apps], retried=RETRIED_ON_GET)
-        if kind != "drop":
-            assert histogram == {2: n}
+    fake = await make_fake(record_requests=False)
+    apps = fake.add_authorizers(n)
+    kinds = fake.chaos(**{kind: 1.0}, seed=1)
+    assert len(kinds) == n
+    async with make_client(fake, **chaos_options()) as client:
+        authorizers = [Authorizer(a.app_id, a.access_token) for a in apps]
+        async with client.bulk_app_info(authorizers, concurrency=n) as run:
+            results = [r async for r in run]
+    histogram = check_outcomes(results, kinds, [a.app_id for a in apps], retried=RETRIED_ON_GET)
+    if kind != "drop":
+        assert histogram == {2: n}

@@ -32,6 +32,7 @@ from kuaishou_mp import (
     WebviewDomains,
 )
 from kuaishou_mp.testing import FakeKuaishou, Fault
+from kuaishou_mp.testing.pytest_plugin import fake_client
 
 if TYPE_CHECKING:
     from conftest import MakeClient
@@ -164,17 +165,32 @@ async def test_lazy_open_and_close(kuaishou_fake: FakeKuaishou, make_client: Mak
         _ = client.session
 
 
-async def test_injected_session_is_used_and_not_closed(kuaishou_fake: FakeKuaishou) -> None:
+async def test_injected_session_is_used_and_not_closed(
+    kuaishou_fake: FakeKuaishou, make_client: MakeClient
+) -> None:
     a = auth(kuaishou_fake)
     async with aiohttp.ClientSession() as session:
-        async with Client(
-            kuaishou_fake.component_app_id, base_url=kuaishou_fake.base_url, session=session
-        ) as client:
+        async with make_client(kuaishou_fake, session=session) as client:
             assert client.session is session
             await client.app_info(a)
         assert not session.closed
         async with session.get(f"{kuaishou_fake.base_url}/nope") as response:
             assert response.status == 404
+
+
+async def test_fake_client_puts_the_options_over_the_test_defaults(
+    kuaishou_fake: FakeKuaishou,
+) -> None:
+    a = auth(kuaishou_fake)
+    kuaishou_fake.inject(a.app_id, Fault.http(503))
+    async with fake_client(kuaishou_fake) as retrying:
+        assert retrying.component_app_id == kuaishou_fake.component_app_id
+        assert (await retrying.app_info(a)).app_name  # the fake's URL; the 503 was retried
+    kuaishou_fake.inject(a.app_id, Fault.http(503))
+    async with fake_client(kuaishou_fake, retry=None) as plain:
+        with pytest.raises(TransportError):
+            await plain.app_info(a)
+    assert len(kuaishou_fake.requests) == 3
 
 
 async def test_unknown_code_and_custom_table(

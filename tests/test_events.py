@@ -386,6 +386,8 @@ async def test_a_ticket_storage_failure_answers_500(manager: TokenManager) -> No
         (("", TOKEN, KEY), {}),
         ((CID, "", KEY), {}),
         ((CID, TOKEN, None), {}),
+        ((CID, TOKEN.encode(), KEY), {}),
+        ((CID, TOKEN, KEY.encode()), {}),
         ((CID, TOKEN, "not a key!"), {}),
         ((CID, TOKEN, base64.b64encode(b"x" * 20).decode()), {}),
         ((CID, TOKEN, KEY), {"max_body_bytes": 0}),

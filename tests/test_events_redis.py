@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -17,7 +17,9 @@ from redis_support import unique_prefix
 
 from kuaishou_mp.auth import AuthClient, RedisTokenStorage, TokenManager, TokenStorageError
 from kuaishou_mp.events import PushDedupe, PushReceiver, RedisPushDedupe
-from kuaishou_mp.testing import FakeKuaishou
+
+if TYPE_CHECKING:
+    from conftest import MakeFake
 
 pytestmark = pytest.mark.redis
 
@@ -147,53 +149,55 @@ def test_redis_dedupe_arguments_are_checked() -> None:
         RedisPushDedupe(client, lease=0)
 
 
-async def test_a_pushed_ticket_reaches_a_token_manager_in_another_process(redis_url: str) -> None:
+async def test_a_pushed_ticket_reaches_a_token_manager_in_another_process(
+    make_fake: MakeFake, redis_url: str
+) -> None:
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
     prefix = unique_prefix()
-    async with FakeKuaishou() as fake:
-        secret = fake.oauth.component_app_secret
-        auth = AuthClient(fake.component_app_id, secret, base_url=fake.base_url)
-        storage = RedisTokenStorage.from_url(redis_url, prefix=prefix)
-        async with TokenManager(auth, storage=storage) as manager:
-            receiver = PushReceiver(
-                fake.component_app_id,
-                fake.push.verification_token,
-                fake.push.encryption_key,
-                token_manager=manager,
-                dedupe=RedisPushDedupe.for_storage(storage),
-            )
-            app = web.Application()
-            app.router.add_post("/push", receiver.aiohttp_handler())
-            server = TestServer(app)
-            await server.start_server()
-            try:
-                fake.push.url = str(server.make_url("/push"))
-                [delivery] = await fake.push.push_ticket()
-                assert delivery.acknowledged
-            finally:
-                await server.close()
-        config = {
-            "redis_url": redis_url,
-            "prefix": prefix,
-            "base_url": fake.base_url,
-            "component_app_id": fake.component_app_id,
-            "secret": secret,
-        }
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(HERE),
-            json.dumps(config),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+    fake = await make_fake()
+    secret = fake.oauth.component_app_secret
+    auth = AuthClient(fake.component_app_id, secret, base_url=fake.base_url)
+    storage = RedisTokenStorage.from_url(redis_url, prefix=prefix)
+    async with TokenManager(auth, storage=storage) as manager:
+        receiver = PushReceiver(
+            fake.component_app_id,
+            fake.push.verification_token,
+            fake.push.encryption_key,
+            token_manager=manager,
+            dedupe=RedisPushDedupe.for_storage(storage),
         )
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 0, err.decode()
-        result = json.loads(out)
-        assert result["ticket"] == fake.oauth.ticket
-        assert result["token_length"] > 0
-        assert fake.oauth.component_tokens_issued == 1
+        app = web.Application()
+        app.router.add_post("/push", receiver.aiohttp_handler())
+        server = TestServer(app)
+        await server.start_server()
+        try:
+            fake.push.url = str(server.make_url("/push"))
+            [delivery] = await fake.push.push_ticket()
+            assert delivery.acknowledged
+        finally:
+            await server.close()
+    config = {
+        "redis_url": redis_url,
+        "prefix": prefix,
+        "base_url": fake.base_url,
+        "component_app_id": fake.component_app_id,
+        "secret": secret,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(HERE),
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    result = json.loads(out)
+    assert result["ticket"] == fake.oauth.ticket
+    assert result["token_length"] > 0
+    assert fake.oauth.component_tokens_issued == 1
 
 
 async def _other_process(config: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import pytest
@@ -20,7 +20,6 @@ from kuaishou_mp import (
     ServerError,
     TransportError,
 )
-from kuaishou_mp import _endpoints as endpoints_module
 from kuaishou_mp._callstats import CallStats
 from kuaishou_mp._endpoints import (
     APP_INFO,
@@ -230,24 +229,3 @@ async def test_with_options_shares_all_but_the_options(kuaishou_client: Client) 
     assert copied.timeouts.timeout.total == 2
     assert original.timeouts.timeout.total == 5.0
     assert copy.component_app_id == kuaishou_client.component_app_id
-
-
-async def test_bulk_domain_lists_are_validated_once_for_the_whole_run(
-    kuaishou_fake: FakeKuaishou, kuaishou_client: Client, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    authorizers = [auth(kuaishou_fake, f"ks_b{i}") for i in range(5)]
-    checked: list[str] = []
-    real = endpoints_module.validate_domain
-
-    def counting(domain: object, where: str) -> Any:
-        checked.append(where)
-        return real(domain, where)
-
-    monkeypatch.setattr(endpoints_module, "validate_domain", counting)
-    run = kuaishou_client.bulk_server_domain(
-        authorizers, "add", request=["a.example.com", "b.example.com"]
-    )
-    results = [r async for r in run]
-    assert len(results) == 5
-    assert all(r.ok for r in results)
-    assert checked == ["request[0]", "request[1]"]

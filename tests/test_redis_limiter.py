@@ -29,7 +29,7 @@ from kuaishou_mp.redis import LimiterUnavailableError, RedisLimiter
 from kuaishou_mp.testing import FakeKuaishou
 
 if TYPE_CHECKING:
-    from conftest import MakeClient
+    from conftest import MakeClient, MakeFake
 
 pytestmark = pytest.mark.redis
 
@@ -144,7 +144,7 @@ async def test_one_script_call_per_acquire_and_callers_sleep(
 
 
 async def test_keys_are_namespaced_expire_and_hold_no_token(
-    redis_url: str, rdb: redis.asyncio.Redis, make_client: MakeClient
+    make_fake: MakeFake, redis_url: str, rdb: redis.asyncio.Redis, make_client: MakeClient
 ) -> None:
     prefix = unique_prefix()
     rl = RateLimit(
@@ -154,48 +154,48 @@ async def test_keys_are_namespaced_expire_and_hold_no_token(
         min_factor=0.5,  # forgotten 4 recovery steps (0.4 s) after the last penalty
     )
     limiter = make(redis_url, prefix, rl)
-    async with FakeKuaishou(component_app_id=CID) as fake:
-        apps = fake.add_authorizers(2, prefix="ks_keys")
-        async with make_client(fake, rate_limit=limiter) as client:
-            for app in apps:
-                await client.app_info(Authorizer(app.app_id, app.access_token))
-            await limiter.penalize(apps[1].app_id)
-            keys = sorted([k.decode() async for k in rdb.scan_iter(match=f"{prefix}:*")])
-            namespace = f"{prefix}:{CID}:rl:"
-            # *learned*: the component's sends and answers, for the shared learned rate.
-            assert keys == sorted(
-                [
-                    namespace + "*global*",
-                    namespace + "*learned*",
-                    *(namespace + app.app_id for app in apps),
-                ]
-            )
-            assert limiter.redis_key(apps[0].app_id) == namespace + apps[0].app_id
-            assert limiter.global_key == namespace + "*global*"
-            tokens = [app.access_token for app in apps]
-            for key in keys:
-                ttl = await rdb.pttl(key)
-                # -2: the key already expired since the scan (the global one lives ~40 ms, a
-                # loaded machine can take longer than that); -1 (no expiry) always fails.
-                # Nothing learned: the counts matter for two one-second windows at most.
-                longest = 2000 if key.endswith("*learned*") else 500
-                assert ttl == -2 or 0 < ttl <= longest, (key, ttl)
-                if key.endswith("*global*"):
-                    stored = [await rdb.get(key) or b""]
-                else:
-                    h = await rdb.hgetall(key)
-                    stored = [*h.keys(), *h.values()]
-                for token in tokens:
-                    assert token not in key
-                    assert all(token.encode() not in v for v in stored)
-            # The penalized key lives until its penalty is forgotten, the others one interval.
-            assert await rdb.pttl(namespace + apps[1].app_id) > 300
-            assert await rdb.pttl(namespace + apps[0].app_id) <= 110
-            await asyncio.sleep(0.55)
-            left = [k.decode() async for k in rdb.scan_iter(match=f"{prefix}:*")]
-            assert left in ([], [namespace + "*learned*"])
-            await asyncio.sleep(1.5)
-            assert [k async for k in rdb.scan_iter(match=f"{prefix}:*")] == []
+    fake = await make_fake(component_app_id=CID)
+    apps = fake.add_authorizers(2, prefix="ks_keys")
+    async with make_client(fake, rate_limit=limiter) as client:
+        for app in apps:
+            await client.app_info(Authorizer(app.app_id, app.access_token))
+        await limiter.penalize(apps[1].app_id)
+        keys = sorted([k.decode() async for k in rdb.scan_iter(match=f"{prefix}:*")])
+        namespace = f"{prefix}:{CID}:rl:"
+        # *learned*: the component's sends and answers, for the shared learned rate.
+        assert keys == sorted(
+            [
+                namespace + "*global*",
+                namespace + "*learned*",
+                *(namespace + app.app_id for app in apps),
+            ]
+        )
+        assert limiter.redis_key(apps[0].app_id) == namespace + apps[0].app_id
+        assert limiter.global_key == namespace + "*global*"
+        tokens = [app.access_token for app in apps]
+        for key in keys:
+            ttl = await rdb.pttl(key)
+            # -2: the key already expired since the scan (the global one lives ~40 ms, a
+            # loaded machine can take longer than that); -1 (no expiry) always fails.
+            # Nothing learned: the counts matter for two one-second windows at most.
+            longest = 2000 if key.endswith("*learned*") else 500
+            assert ttl == -2 or 0 < ttl <= longest, (key, ttl)
+            if key.endswith("*global*"):
+                stored = [await rdb.get(key) or b""]
+            else:
+                h = await rdb.hgetall(key)
+                stored = [*h.keys(), *h.values()]
+            for token in tokens:
+                assert token not in key
+                assert all(token.encode() not in v for v in stored)
+        # The penalized key lives until its penalty is forgotten, the others one interval.
+        assert await rdb.pttl(namespace + apps[1].app_id) > 300
+        assert await rdb.pttl(namespace + apps[0].app_id) <= 110
+        await asyncio.sleep(0.55)
+        left = [k.decode() async for k in rdb.scan_iter(match=f"{prefix}:*")]
+        assert left in ([], [namespace + "*learned*"])
+        await asyncio.sleep(1.5)
+        assert [k async for k in rdb.scan_iter(match=f"{prefix}:*")] == []
 
 
 async def test_global_only_limit_and_no_limits(redis_url: str, rdb: redis.asyncio.Redis) -> None:
@@ -289,70 +289,68 @@ async def test_shared_penalty_recovers_on_redis_time(redis_url: str) -> None:
 # -- several OS processes against one fake platform ------------------------------------------------
 
 
-async def test_processes_share_limits_through_redis(redis_url: str) -> None:
+async def test_processes_share_limits_through_redis(make_fake: MakeFake, redis_url: str) -> None:
     rate, processes, calls_per_app = 5, 4, 3
-    async with FakeKuaishou(component_app_id=CID, qps_limit=rate) as fake:
-        apps = fake.add_authorizers(3, prefix="ks_mp")
-        warmups = fake.add_authorizers(processes, prefix="ks_warm")
-        cfg = {
-            "redis_url": redis_url,
-            "base_url": fake.base_url,
-            "component_app_id": CID,
-            "prefix": unique_prefix(),
-            "rate": rate,
-            "burst": 1,
-            # The fake shares this test's event loop and stamps arrivals when its handler runs,
-            # so on a loaded CI machine its own scheduling adds jitter that a real platform's
-            # would not: a wider margin than the default keeps the test about coordination.
-            "safety_margin": 0.15,
-            "calls_per_app": calls_per_app,
-            "authorizers": [[a.app_id, a.access_token] for a in apps],
-        }
-        procs = [
-            await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(SUPPORT),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
-            for _ in range(processes)
-        ]
-        try:
-            for proc, warm in zip(
-                procs, warmups, strict=True
-            ):  # all warm and ready before any starts
-                assert proc.stdin is not None
-                own = {**cfg, "warmup": [warm.app_id, warm.access_token]}
-                proc.stdin.write(json.dumps(own).encode() + b"\n")
-                await proc.stdin.drain()
-            for proc in procs:
-                assert proc.stdout is not None
-                assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
-            started = time.monotonic()
-            for proc in procs:
-                assert proc.stdin is not None
-                proc.stdin.write(b"go\n")
-                await proc.stdin.drain()
-            outputs = [await asyncio.wait_for(p.communicate(), 30) for p in procs]
-            elapsed = time.monotonic() - started
-        finally:
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
-        assert [p.returncode for p in procs] == [0] * processes
-        results = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
-        total_per_app = processes * calls_per_app
-        assert [r["errors"] for r in results] == [[]] * processes
-        assert sum(r["ok"] for r in results) == total_per_app * len(apps)
-        # (+1 per worker: its warm-up call)
-        assert sum(r["redis_acquires"] for r in results) == (total_per_app * len(apps) + processes)
-        assert fake.counters["result:400002"] == 0
-        for app in apps:
-            assert len(fake.arrivals(app.app_id)) == total_per_app
-            assert fake.max_in_window(app.app_id) <= rate  # < rate + burst
-        # 12 calls per app at 5/s cannot take less than 11 intervals: the limit was binding.
-        assert elapsed >= (total_per_app - 1) / rate
+    fake = await make_fake(component_app_id=CID, qps_limit=rate)
+    apps = fake.add_authorizers(3, prefix="ks_mp")
+    warmups = fake.add_authorizers(processes, prefix="ks_warm")
+    cfg = {
+        "redis_url": redis_url,
+        "base_url": fake.base_url,
+        "component_app_id": CID,
+        "prefix": unique_prefix(),
+        "rate": rate,
+        "burst": 1,
+        # The fake shares this test's event loop and stamps arrivals when its handler runs,
+        # so on a loaded CI machine its own scheduling adds jitter that a real platform's
+        # would not: a wider margin than the default keeps the test about coordination.
+        "safety_margin": 0.15,
+        "calls_per_app": calls_per_app,
+        "authorizers": [[a.app_id, a.access_token] for a in apps],
+    }
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SUPPORT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(processes)
+    ]
+    try:
+        for proc, warm in zip(procs, warmups, strict=True):  # all warm and ready before any starts
+            assert proc.stdin is not None
+            own = {**cfg, "warmup": [warm.app_id, warm.access_token]}
+            proc.stdin.write(json.dumps(own).encode() + b"\n")
+            await proc.stdin.drain()
+        for proc in procs:
+            assert proc.stdout is not None
+            assert (await asyncio.wait_for(proc.stdout.readline(), 30)).strip() == b"ready"
+        started = time.monotonic()
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        outputs = [await asyncio.wait_for(p.communicate(), 30) for p in procs]
+        elapsed = time.monotonic() - started
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert [p.returncode for p in procs] == [0] * processes
+    results = [json.loads(out.splitlines()[-1]) for out, _ in outputs]
+    total_per_app = processes * calls_per_app
+    assert [r["errors"] for r in results] == [[]] * processes
+    assert sum(r["ok"] for r in results) == total_per_app * len(apps)
+    # (+1 per worker: its warm-up call)
+    assert sum(r["redis_acquires"] for r in results) == (total_per_app * len(apps) + processes)
+    assert fake.counters["result:400002"] == 0
+    for app in apps:
+        assert len(fake.arrivals(app.app_id)) == total_per_app
+        assert fake.max_in_window(app.app_id) <= rate  # < rate + burst
+    # 12 calls per app at 5/s cannot take less than 11 intervals: the limit was binding.
+    assert elapsed >= (total_per_app - 1) / rate
 
 
 # -- Redis failures --------------------------------------------------------------------------------
@@ -439,15 +437,15 @@ async def test_fail_policy_raises_typed_error_and_probes_rarely(
     assert len(limiter_warnings(caplog)) == 1
 
 
-async def test_fail_policy_through_the_client(make_client: MakeClient) -> None:
+async def test_fail_policy_through_the_client(make_fake: MakeFake, make_client: MakeClient) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     limiter = make(url, unique_prefix(), RateLimit(), fallback="fail")
-    async with FakeKuaishou(component_app_id=CID) as fake:
-        app = fake.add_authorizer("ks_cf")
-        async with make_client(fake, rate_limit=limiter) as client:
-            with pytest.raises(LimiterUnavailableError):
-                await client.app_info(Authorizer(app.app_id, app.access_token))
-        assert fake.counters["requests"] == 0  # refused before sending
+    fake = await make_fake(component_app_id=CID)
+    app = fake.add_authorizer("ks_cf")
+    async with make_client(fake, rate_limit=limiter) as client:
+        with pytest.raises(LimiterUnavailableError):
+            await client.app_info(Authorizer(app.app_id, app.access_token))
+    assert fake.counters["requests"] == 0  # refused before sending
 
 
 async def test_allow_policy_admits_without_limits(caplog: pytest.LogCaptureFixture) -> None:

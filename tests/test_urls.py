@@ -68,6 +68,17 @@ def test_a_password_in_the_base_url_is_not_repeated() -> None:
     assert "http://***@h:8080/p " in repr(client)
 
 
+@pytest.mark.parametrize("base_url", ["ftp://user:hunter2@h", b"http://user:hunter2@h"])
+@pytest.mark.parametrize("cls", [Client, AuthClient])
+def test_a_password_in_a_refused_scheme_or_type_is_not_repeated(
+    cls: type[object], base_url: object
+) -> None:
+    args = ("c",) if cls is Client else ("c", "s")
+    with pytest.raises(InvalidInputError, match="base_url") as info:
+        cls(*args, base_url=base_url)  # type: ignore[call-arg]
+    assert "hunter2" not in str(info.value)
+
+
 def test_the_auth_client_refuses_it_too() -> None:
     with pytest.raises(InvalidInputError, match="base_url"):
         AuthClient("c", "s", base_url="http://h?x=1")

@@ -16,7 +16,8 @@ from .._pipeline import Capacity, Observer, Pipeline, Request
 from .._session import ConnectionLimits, SessionHolder, check_client_options
 from .._transport import DEFAULT_MAX_RESPONSE_BYTES
 from .._urls import BaseURL
-from ..errors import APIError, InvalidInputError
+from .._validate import text
+from ..errors import APIError
 from ..hooks import Hooks
 from ..retry import RetryPolicy
 from ..timeout import Timeout
@@ -60,6 +61,7 @@ class AuthClient:
             the platform, and throttling.
         error_codes: Extra or overriding entries for the result-code table.
         max_response_bytes: Larger bodies are not read; the call fails with a TransportError.
+            An integer >= 1; the default is 1 MiB (1048576 bytes).
         hooks: :class:`~kuaishou_mp.Hooks` called at every attempt, retry and call end, as
             for :class:`~kuaishou_mp.Client`. URLs in their events have the secret, tickets,
             codes and tokens ``REDACTED``.
@@ -81,11 +83,12 @@ class AuthClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         hooks: Iterable[Hooks] | None = None,
     ) -> None:
-        error_table = check_client_options(component_app_id, base_url, error_codes)
+        error_table = check_client_options(
+            component_app_id, base_url, error_codes, max_response_bytes
+        )
         capacity = Capacity()
         observer = Observer.watching(hooks, capacity)
-        if not isinstance(component_app_secret, str) or not component_app_secret:
-            raise InvalidInputError("component_app_secret must be a non-empty string")
+        text("component_app_secret", component_app_secret, secret=True)
         self._component_app_id = component_app_id
         self._secret = component_app_secret
         self._base_url = BaseURL(base_url)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
-from .._validate import number
+from .._validate import instance, number
 from ..errors import InvalidInputError, KuaishouError, ResponseValidationError, TokenExpiredError
 from ..tokens import TokenUnavailableError
 from .client import AuthClient
@@ -34,11 +34,6 @@ _COMPONENT = None  # the lock and storage "app id" of the component token
 # a platform that is down is not asked for a new token by every call, and the log gets one
 # warning per token rather than one per call.
 _EARLY_RETRY_GAP = 30.0
-
-
-def _non_negative(name: str, value: object) -> float:
-    number(name, value, low_ok=True, finite=False)
-    return float(value)  # type: ignore[arg-type]  # checked just above
 
 
 class TokenManager:
@@ -100,18 +95,19 @@ class TokenManager:
         lock_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(auth, AuthClient):
-            raise InvalidInputError(f"auth must be an AuthClient, got {type(auth).__name__}")
+        instance("auth", auth, AuthClient)
         self._auth = auth
         self._cid = auth.component_app_id
         self._storage: TokenStorage = storage if storage is not None else InMemoryTokenStorage()
         self._refresh = refresh
-        self._refresh_before = _non_negative("refresh_before", refresh_before)
-        self._jitter = _non_negative("jitter", jitter)
-        self._lock_ttl = _non_negative("lock_ttl", lock_ttl)
-        if self._lock_ttl == 0:
-            raise InvalidInputError("lock_ttl must be positive")
-        self._lock_timeout = _non_negative("lock_timeout", lock_timeout)
+        number("refresh_before", refresh_before, low_ok=True, finite=False)
+        number("jitter", jitter, low_ok=True, finite=False)
+        number("lock_ttl", lock_ttl, finite=False)
+        number("lock_timeout", lock_timeout, low_ok=True, finite=False)
+        self._refresh_before = float(refresh_before)
+        self._jitter = float(jitter)
+        self._lock_ttl = float(lock_ttl)
+        self._lock_timeout = float(lock_timeout)
         self._clock = clock
         self._random = random.Random()
         self._locks: KeyedLocks[str | None] = KeyedLocks()

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from .._convert import _json_type, converter
+from .._convert import converter, json_type
 
 __all__ = [
     "AuthorizationCode",
@@ -109,7 +109,7 @@ class AuthorizationCode:
 def _int_or_str(value: Any, _: type) -> int | str:
     if type(value) is int or type(value) is str:
         return value
-    raise TypeError(f"expected an integer or a string, got {_json_type(value)}")
+    raise TypeError(f"expected an integer or a string, got {json_type(value)}")
 
 
 def _camel(name: str) -> str:
@@ -129,7 +129,7 @@ def _register(cls: type[Any], **hooks: Any) -> None:
         # The same rules as _convert's hook for the basic-info models: an object is required,
         # and a null field counts as not sent, so its default applies.
         if type(value) is not dict:
-            raise TypeError(f"expected an object, got {_json_type(value)}")
+            raise TypeError(f"expected an object, got {json_type(value)}")
         if None in value.values():
             value = {k: v for k, v in value.items() if v is not None}
         return inner(value, target)

@@ -96,21 +96,23 @@ def app_info(**job: Any) -> None:
 
 
 _ACTIONS = click.Choice([a.value for a in DomainAction])
+_SERVER_RESULT = ", ".join(f'"{name}": [...]' for name in ServerDomains.LISTS)
+_SERVER_DOMAIN_HELP = f"""
+Add, delete, set (overwrite) or get the server domains of every mini-program.
+
+ACTION is add, delete, set or get. Lists you do not name are left alone (and `get` takes
+none); `set --udp ''` clears a list. Each result is the configuration after the action:
+{{{_SERVER_RESULT}}}. Deleting a domain a mini-program does not have fails for it with
+DomainNotFoundError (403106).
+"""
 
 
-@cli.command("server-domain", epilog=_EPILOG)
+@cli.command("server-domain", epilog=_EPILOG, help=_SERVER_DOMAIN_HELP)
 @click.argument("action", type=_ACTIONS)
 @server_domain_options
 @batch_options
 def server_domain(action: str, **job: Any) -> None:
-    """Add, delete, set (overwrite) or get the server domains of every mini-program.
-
-    ACTION is add, delete, set or get. Lists you do not name are left alone (and `get` takes
-    none); `set --udp ''` clears a list. Each result is the configuration after the action:
-    {"request": [...], "socket": [...], "upload_file": [...], "download_file": [...],
-    "udp": [...]}. Deleting a domain a mini-program does not have fails for it with
-    DomainNotFoundError (403106).
-    """
+    """The ``server-domain`` command; its help, ``_SERVER_DOMAIN_HELP``, names the lists."""
     # Any: the keyword names are ServerDomains.LISTS, which a dict type cannot spell.
     lists: dict[str, Any] = server_lists(job)
     check_lists(action, lists)
@@ -192,13 +194,18 @@ def _need_domains(lists: dict[str, list[str] | None]) -> dict[str, list[str]]:
     return given
 
 
-@reconcile.command("server", epilog=_RECONCILE_EPILOG)
+_FLAG_NAMES = ", ".join(name.replace("_", "-") for name in ServerDomains.LISTS)
+
+
+@reconcile.command(
+    "server", epilog=_RECONCILE_EPILOG, help=f"Reconcile the server domain lists ({_FLAG_NAMES})."
+)
 @_MODE
 @_DRY_RUN
 @server_domain_options
 @batch_options
 def reconcile_server(mode: str, dry_run: bool, **job: Any) -> None:
-    """Reconcile the server domain lists (request, socket, upload-file, download-file, udp)."""
+    """The ``reconcile server`` command; its help names the lists."""
     given = _need_domains(server_lists(job))
     desired = ServerDomains(**given)
 

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import attrs
 
+from .._convert import json_type
 from ..models import Authorizer
 
 __all__ = [
@@ -152,13 +153,6 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
         yield number, line.removesuffix("\r")
 
 
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    return names.get(type(value), "a number")
-
-
 def _jsonl_rows(
     text: str, source: str, fields: tuple[str, ...] = _FIELDS
 ) -> Iterator[tuple[int, str, str]]:
@@ -177,7 +171,7 @@ def _jsonl_rows(
             raise InputFileError(
                 source,
                 number,
-                f"expected a JSON object with {' and '.join(fields)}, got {_json_type(doc)}",
+                f"expected a JSON object with {' and '.join(fields)}, got {json_type(doc)}",
             )
         values: list[str] = []
         for field in fields:
@@ -185,7 +179,7 @@ def _jsonl_rows(
                 raise InputFileError(source, number, f"missing field {field!r}")
             value = doc[field]
             if type(value) is not str:
-                problem = f"field {field!r} must be a string, got {_json_type(value)}"
+                problem = f"field {field!r} must be a string, got {json_type(value)}"
                 raise InputFileError(source, number, problem)
             _check_value(source, number, field, value)
             values.append(value)

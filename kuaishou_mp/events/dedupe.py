@@ -15,9 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar, runtime_checkable
 
-from .._redis_support import bounded, redis_errors
+from .._redis_support import storage_call
 from .._validate import number, text
-from ..auth.storage import TokenStorageError
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -159,7 +158,6 @@ class RedisPushDedupe:
         self._lease = max(1, int(lease))
         self._timeout = timeout
         self._owner = "pending:" + secrets.token_hex(8)
-        self._errors = redis_errors()
         self._release = client.register_script(_RELEASE)
 
     @classmethod
@@ -180,11 +178,7 @@ class RedisPushDedupe:
         return f"{self._prefix}:{component_app_id}:push:{msg_id}"
 
     async def _run(self, aw: Awaitable[T], what: str) -> T:
-        try:
-            return await bounded(aw, self._timeout)
-        except self._errors as exc:
-            failure = TokenStorageError(f"Redis {what} failed: {type(exc).__name__}")
-        raise failure  # outside the except block: no chained Redis error
+        return await storage_call(aw, self._timeout, what)
 
     async def claim(self, component_app_id: str, msg_id: str) -> Claim:
         """``SET NX EX`` the claim; otherwise say whether it is done or busy.

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._validate import integer, text
 from ..errors import InvalidInputError, InvalidPushError
 from ._crypto import decrypt_message, key_bytes, verify_signature
 from .dedupe import Claim, InMemoryPushDedupe, PushDedupe
@@ -127,21 +128,14 @@ class PushReceiver:
         dedupe: PushDedupe | None = None,
         max_body_bytes: int = 65536,
     ) -> None:
-        for name, value in (
-            ("component_app_id", component_app_id),
-            ("verification_token", verification_token),
-            ("encryption_key", encryption_key),
-        ):
-            if not isinstance(value, str) or not value:
-                raise InvalidInputError(f"{name} must be a non-empty string")
+        text("component_app_id", component_app_id)
+        text("verification_token", verification_token, secret=True)
+        text("encryption_key", encryption_key, secret=True)
         try:
             key_bytes(encryption_key)
         except InvalidPushError as exc:
             raise InvalidInputError(f"encryption_key: {exc.message}") from None
-        if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
-            raise InvalidInputError("max_body_bytes must be an integer")
-        if max_body_bytes <= 0:
-            raise InvalidInputError("max_body_bytes must be positive")
+        integer("max_body_bytes", max_body_bytes)
         if on_event is not None and not callable(on_event):
             raise InvalidInputError("on_event must be callable")
         if token_manager is not None and token_manager.component_app_id != component_app_id:

@@ -71,13 +71,10 @@ def default_info(app_id: str) -> dict[str, Any]:
 def default_server_domains(app_id: str) -> dict[str, list[str]]:
     """The server domains a fresh fake authorizer starts with."""
     slug = _slug(app_id)
-    return {
-        "request": [f"api.{slug}.example.com", f"log.{slug}.example.com"],
-        "socket": [],
-        "upload_file": [],
-        "download_file": [f"cdn.{slug}.example.com"],
-        "udp": [],
-    }
+    domains: dict[str, list[str]] = {name: [] for name in SERVER_DOMAIN_KEYS}
+    domains["request"] += [f"api.{slug}.example.com", f"log.{slug}.example.com"]
+    domains["download_file"] += [f"cdn.{slug}.example.com"]
+    return domains
 
 
 def default_webview_domains(app_id: str) -> list[str]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ..._redis_support import bounded, connect, redis_errors
+from ..._redis_support import connect, storage_call
 from ..._validate import number, text
 from ._protocol import LockTimeoutError, StoredToken, TokenStorageError
 
@@ -95,15 +95,9 @@ class _RedisOps:
     def __init__(self, client: redis.asyncio.Redis, timeout: float) -> None:
         self.client = client
         self.timeout = timeout
-        self.errors = redis_errors()
 
     async def run(self, aw: Awaitable[T], what: str, app_id: str | None) -> T:
-        try:
-            return await bounded(aw, self.timeout)
-        except self.errors as exc:
-            # Only the class: a Redis error's text may quote a command and its arguments.
-            failure = TokenStorageError(f"Redis {what} failed: {type(exc).__name__}", app_id=app_id)
-        raise failure  # outside the except block: no chained Redis error
+        return await storage_call(aw, self.timeout, what, app_id)
 
 
 class RedisLock:
@@ -306,7 +300,7 @@ class RedisTokenStorage:
             **redis_options: Passed to ``redis.asyncio.Redis.from_url``.
 
         Raises:
-            ValueError: Malformed URL or arguments.
+            InvalidInputError: Malformed URL or arguments.
         """
         return cls(
             connect(url, timeout=timeout, **redis_options),
