@@ -162,14 +162,12 @@ async def test_keys_are_namespaced_expire_and_hold_no_token(
         await limiter.penalize(apps[1].app_id)
         keys = sorted([k.decode() async for k in rdb.scan_iter(match=f"{prefix}:*")])
         namespace = f"{prefix}:{CID}:rl:"
-        # *learned*: the component's sends and answers, for the shared learned rate.
-        assert keys == sorted(
-            [
-                namespace + "*global*",
-                namespace + "*learned*",
-                *(namespace + app.app_id for app in apps),
-            ]
-        )
+        # *learned*: the component's sends and answers, for the shared learned rate. The
+        # global key (~40 ms) and the unpenalized authorizer's (one interval) may already
+        # have expired on a loaded machine; the penalized one and *learned* live longer.
+        lasting = {namespace + "*learned*", namespace + apps[1].app_id}
+        brief = {namespace + "*global*", namespace + apps[0].app_id}
+        assert lasting <= set(keys) <= lasting | brief, keys
         assert limiter.redis_key(apps[0].app_id) == namespace + apps[0].app_id
         assert limiter.global_key == namespace + "*global*"
         tokens = [app.access_token for app in apps]
