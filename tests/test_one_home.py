@@ -332,7 +332,7 @@ def test_a_malformed_redis_url_never_shows_its_password(url: object, owner: str)
 
 def test_a_redis_url_error_still_names_the_option() -> None:
     # redis-py 5.0 quotes the option's name with backticks, later versions with quotes.
-    with pytest.raises(InvalidInputError, match="[`']socket_timeout[`']"):
+    with pytest.raises(InvalidInputError, match=r"[`']socket_timeout[`']"):
         RedisTokenStorage.from_url("redis://:hunter2@localhost:6379/0?socket_timeout=x")
 
 
