@@ -26,9 +26,9 @@ class BudgetMeter:
         self._retries = SlidingCount(window, _BUCKETS)
         self._refusing = False
 
-    def record_request(self, now: float) -> None:
-        """A call's first attempt was sent at ``now``."""
-        self._requests.add(now)
+    def record_request(self, now: float, count: int = 1) -> None:
+        """``count`` calls' first attempts were sent at ``now``."""
+        self._requests.add(now, count)
 
     def available(self, now: float) -> float:
         """Retries the budget would still allow at ``now`` (may be fractional or negative)."""

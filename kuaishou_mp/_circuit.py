@@ -139,10 +139,10 @@ class OutageCircuit:
             return 0.0
         return max(0.0, self._next_probe - now)
 
-    def on_success(self, now: float) -> None:
-        """An answer proved the platform up at ``now``."""
+    def on_success(self, now: float, count: int = 1) -> None:
+        """``count`` answers proved the platform up at ``now``."""
         if self.state == "closed":
-            self._calls.add(now)
+            self._calls.add(now, count)
             return
         self._calls.clear()
         self._failures.clear()

@@ -87,18 +87,18 @@ class RateMeter:
         self.count = 0.0
         self.smoothed = 0.0
 
-    def tick(self, now: float) -> None:
-        """Count one event at ``now``."""
+    def tick(self, now: float, count: int = 1) -> None:
+        """Count ``count`` events at ``now``."""
         start = self.start
         if now < start + BUCKET:
-            self.count += 1.0
+            self.count += count
             return
         bucket = now - now % BUCKET
         if start != _NEVER:
             rate = self.count / (bucket - start)
             self.smoothed = SMOOTHING * rate + (1.0 - SMOOTHING) * self.smoothed
         self.start = bucket
-        self.count = 1.0
+        self.count = float(count)
 
     def rate(self, now: float) -> float:
         """The smoothed rate; before the first bucket closes, the open bucket's events over its
@@ -187,10 +187,10 @@ class ComponentRate:
 
     # -- measurement -----------------------------------------------------------------------
 
-    def on_send(self, now: float) -> None:
-        """Record that one call was sent at ``now``."""
-        self._sent.tick(now)
-        self._sent_window.add(now)
+    def on_send(self, now: float, count: int = 1) -> None:
+        """Record that ``count`` calls were sent at ``now``."""
+        self._sent.tick(now, count)
+        self._sent_window.add(now, count)
 
     def measured_rate(self, now: float) -> float:
         """The smoothed rate calls were sent at (calls/s)."""
@@ -272,10 +272,11 @@ class ComponentRate:
         self.rate = max(self._min_rate, min(failed_at * decrease, self._cap))
         return True
 
-    def on_success(self, now: float) -> None:
-        """An answer that was not a throttle arrived at ``now``: move the rate along the curve."""
-        self._ok.tick(now)
-        self._window.add(now)
+    def on_success(self, now: float, count: int = 1) -> None:
+        """``count`` answers that were not throttles arrived at ``now``: move the rate along the
+        curve."""
+        self._ok.tick(now, count)
+        self._window.add(now, count)
         last = self._last_fail
         if last == _NEVER:
             return

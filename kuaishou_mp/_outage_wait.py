@@ -63,14 +63,14 @@ def waiting_out_outages(
         return call
     waits = (circuit, max_outage)
 
-    async def waiting(authorizer: Authorizer | str, stats: CallStats) -> T:
+    def waiting(authorizer: Authorizer | str, stats: CallStats) -> Coroutine[Any, Any, T]:
         # A context variable, not an argument: a reconciliation's calls go through the
-        # client's public methods. Each worker is a task with its own context.
-        token = _WAITING.set(waits)
-        try:
-            return await call(authorizer, stats)
-        finally:
-            _WAITING.reset(token)
+        # client's public methods. Only a bulk run's workers make these calls, and each worker
+        # is a task with its own context, so the variable is set once per worker and stays
+        # set for its items: no wrapping coroutine and no reset on the per-call path.
+        if _WAITING.get() is not waits:
+            _WAITING.set(waits)
+        return call(authorizer, stats)
 
     return waiting
 

@@ -49,9 +49,13 @@ class SlidingCount:
 
     def add(self, now: float, amount: int = 1) -> None:
         """Record ``amount`` events at ``now`` (times never go backwards by more than a bucket)."""
-        index = self._advance(now)
-        # A time slightly in the past (clock read before a suspension) lands in the newest bucket.
-        self._counts[max(index, self._head) % len(self._counts)] += amount
+        # Every call of every request records here, mostly within the newest bucket: that case
+        # costs no call to _advance. A time slightly in the past (clock read before a
+        # suspension) lands in the newest bucket too.
+        if now // self._width > self._head:
+            self._advance(now)
+        counts = self._counts
+        counts[self._head % len(counts)] += amount
         self._total += amount
 
     def clear(self) -> None:

@@ -7,9 +7,10 @@ calls it at four points:
 * :meth:`Capacity.admit` before each attempt while the circuit is not closed: an open circuit
   fails the call fast with :class:`~kuaishou_mp.PlatformUnavailableError` (one probe goes every
   few seconds), or holds it if it is an item of a bulk run that waits out outages;
-* :meth:`Capacity.pace` after the limiter admitted the attempt: sends are spaced client-wide
-  at the learned rate (infinite until the platform throttles across authorizers), or, with a
-  limiter that shares one (``RedisLimiter``), at the rate every process shares;
+* :meth:`Capacity.try_pace` (or, when the slot is later, :meth:`Capacity.pace`) after the
+  limiter admitted the attempt: sends are spaced client-wide at the learned rate (infinite
+  until the platform throttles across authorizers), or, with a limiter that shares one
+  (``RedisLimiter``), at the rate every process shares;
 * :meth:`Capacity.answered` / :meth:`Capacity.failed` when the attempt ended;
 * :class:`CapacityThrottle` (the default throttle feedback) after a ``400002``: component-wide
   throttling lowers the learned rate, an authorizer's own throttling penalises its limiter, and
@@ -45,6 +46,9 @@ __all__ = ["Capacity", "CapacityThrottle"]
 logger = logging.getLogger("kuaishou_mp")
 
 _HORIZON = 0.5
+# Per-call counts are batched over slices this long: the finest bucket of any window they go
+# to (the learned rate's 1 s window in 100 slices), so a batch lands where its calls would.
+_SLICE = 0.01
 
 
 class CircuitWatcher(Protocol):
@@ -73,12 +77,18 @@ class Capacity:
     """What every copy of one client shares to live within the platform's capacity."""
 
     __slots__ = (
+        "_answers",
         "_budget_meter",
         "_next_send",
         "_ok_unshared",
+        "_oks",
         "_report",
+        "_requests",
+        "_sends",
         "_shared",
         "_shared_rate",
+        "_slice_at",
+        "_slice_end",
         "_throttles",
         "_watchers",
         "circuit",
@@ -106,6 +116,46 @@ class Capacity:
         self._next_send = -math.inf
         self._throttles = SlidingCount(1.0)
         self._watchers: weakref.WeakSet[CircuitWatcher] = weakref.WeakSet()
+        # The slice whose counts are pending (see _batching); none while _slice_end is -inf.
+        self._slice_at = self._slice_end = -math.inf
+        self._sends = self._answers = self._oks = self._requests = 0
+
+    # -- per-call counts -----------------------------------------------------------------------
+
+    def _batching(self, now: float) -> bool:
+        """Whether an event at ``now`` may be counted in a pending batch.
+
+        While nothing is learned and the circuit is closed, the calculators only count calls
+        (nothing moves per call), so the counts of one slice are handed over together: the
+        first event of a slice starts it, the first one past it (or any reading) flushes it.
+        That keeps the bookkeeping of a call to a comparison and an addition per count.
+        """
+        self.settle()
+        if self.rate.throttled or self.circuit.state != "closed":
+            return False
+        self._slice_at = now
+        self._slice_end = (now // _SLICE + 1.0) * _SLICE
+        return True
+
+    def settle(self) -> None:
+        """Hand the pending per-call counts to the calculators. Every reading of them here
+        settles first; so must anything else that reads :attr:`rate`, :attr:`circuit` or the
+        budget meter directly."""
+        if self._slice_end == -math.inf:
+            return
+        at = self._slice_at
+        self._slice_at = self._slice_end = -math.inf
+        sends, answers, oks, requests = self._sends, self._answers, self._oks, self._requests
+        self._sends = self._answers = self._oks = self._requests = 0
+        if sends:
+            self.rate.on_send(at, sends)
+        if oks:
+            self.rate.on_success(at, oks)
+        if answers:
+            self.circuit.on_success(at, answers)
+        if requests:
+            assert self._budget_meter is not None  # requests are counted only with a meter
+            self._budget_meter.record_request(at, requests)
 
     def watch(self, watcher: CircuitWatcher) -> None:
         """Tell ``watcher`` of every circuit change, for as long as it lives."""
@@ -121,11 +171,22 @@ class Capacity:
     # -- retry budget --------------------------------------------------------------------------
 
     def meter(self, budget: RetryBudget) -> BudgetMeter:
-        """The client's one budget meter (built from the first policy that asks for one)."""
+        """The client's one budget meter (built from the first policy that asks for one), with
+        every first attempt counted."""
         meter = self._budget_meter
         if meter is None:
             meter = self._budget_meter = budget.build()
+        self.settle()
         return meter
+
+    def first_attempt(self, budget: RetryBudget, now: float) -> None:
+        """A call under ``budget`` makes its first attempt at ``now``."""
+        if now < self._slice_end and self._budget_meter is not None:
+            self._requests += 1
+        elif self._budget_meter is not None and self._batching(now):
+            self._requests = 1
+        else:
+            self.meter(budget).record_request(now)
 
     def withdraw_retry(self, budget: RetryBudget) -> bool:
         """Take one retry from the budget; ``False`` when it is spent (logged once per episode)."""
@@ -165,16 +226,39 @@ class Capacity:
 
     def answered(self, now: float, *, throttled: bool = False) -> None:
         """The platform answered (a result, a business error or a throttle)."""
+        if not throttled:
+            self._ok_unshared += 1
+        if now < self._slice_end or self._batching(now):
+            self._answers += 1
+            if not throttled:
+                self._oks += 1
+            return
         self.circuit.on_success(now)
         if not throttled:
             self.rate.on_success(now)
-            self._ok_unshared += 1
 
     def failed(self, app_id: str | None, now: float) -> None:
         """An attempt failed with a transient error (5xx, connection, timeout, server error)."""
+        self.settle()
         self.circuit.on_failure(app_id or "", now)
 
     # -- learned rate --------------------------------------------------------------------------
+
+    def try_pace(self, app_id: str) -> float | None:
+        """Take the call's slot if it is due now and return when it was sent (monotonic);
+        ``None`` if the call must await :meth:`pace` (a later slot, or a shared rate).
+
+        The common case (nothing learned yet, or a slot already due) costs no coroutine.
+        """
+        if self._shared is not None:
+            return None
+        now = time.monotonic()
+        rate = self.rate.rate
+        if rate != math.inf:
+            if self._next_send > now:
+                return None
+            self._next_send = now + 1.0 / rate
+        return self._sent(app_id, now)
 
     async def pace(self, app_id: str) -> float:
         """Wait for the call's slot at the learned rate; return when it was sent (monotonic)."""
@@ -208,7 +292,10 @@ class Capacity:
         return self._sent(app_id, now)
 
     def _sent(self, app_id: str, now: float) -> float:
-        self.rate.on_send(now)
+        if now < self._slice_end or self._batching(now):
+            self._sends += 1
+        else:
+            self.rate.on_send(now)
         self.detector.on_send(app_id, now)
         return now
 
@@ -237,6 +324,7 @@ class Capacity:
         cannot be over its own limit, and slowing it down would only delay its retry).
         """
         now = time.monotonic()
+        self.settle()
         self._throttles.add(now)
         detector = self.detector
         if not detector.on_throttle(app_id, now):

@@ -236,7 +236,7 @@ class Pipeline:
         req.policy = policy
         budget = policy.budget
         if budget is not None:
-            self.capacity.meter(budget).record_request(started)
+            self.capacity.first_attempt(budget, started)
         try:
             # The first attempt is made directly: the retry machinery is built only after a
             # failure, since most calls succeed at once.
@@ -328,7 +328,8 @@ class Pipeline:
                 waited = time.monotonic() - began
             # Admitted for the authorizer (and the hard global cap): now the learned
             # component-wide rate spaces the sends of the whole client.
-            req.sent_at = await capacity.pace(app_id)
+            sent_at = capacity.try_pace(app_id)
+            req.sent_at = sent_at if sent_at is not None else await capacity.pace(app_id)
             try:
                 return await self._attempt(req, waited)
             except RateLimitedError as exc:
