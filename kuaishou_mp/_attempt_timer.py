@@ -44,6 +44,7 @@ class Watch:
         self.fired = False
 
     def finish(self) -> None:
+        """The attempt ended in time: the timer must not fire for it."""
         self.done = True
         self.task = None  # a finished watch may wait in the queue; it must not hold the task
 

@@ -20,23 +20,40 @@ class RateConfig(Protocol):
     """The fields of a ``RateLimit`` the derivation reads (a protocol, so no import circle)."""
 
     @property
-    def per_authorizer_qps(self) -> float | None: ...
+    def per_authorizer_qps(self) -> float | None:
+        """Calls per second for each authorizer; ``None``: none."""
+
     @property
-    def burst(self) -> int: ...
+    def burst(self) -> int:
+        """Calls one authorizer may make back to back."""
+
     @property
-    def global_qps(self) -> float | None: ...
+    def global_qps(self) -> float | None:
+        """Calls per second for the whole client; ``None``: no hard cap."""
+
     @property
-    def global_burst(self) -> int: ...
+    def global_burst(self) -> int:
+        """Calls that may go back to back against ``global_qps``."""
+
     @property
-    def adaptive(self) -> bool: ...
+    def adaptive(self) -> bool:
+        """Whether penalties slow an authorizer down."""
+
     @property
-    def slow_factor(self) -> float: ...
+    def slow_factor(self) -> float:
+        """What each penalty multiplies an authorizer's rate by."""
+
     @property
-    def min_factor(self) -> float: ...
+    def min_factor(self) -> float:
+        """Floor of the rate factor."""
+
     @property
-    def recovery_after(self) -> float: ...
+    def recovery_after(self) -> float:
+        """Quiet seconds before, and between, recovery steps."""
+
     @property
-    def recovery_step(self) -> float: ...
+    def recovery_step(self) -> float:
+        """What each quiet interval multiplies the factor by."""
 
 
 @attrs.frozen

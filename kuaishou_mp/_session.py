@@ -60,6 +60,7 @@ class SessionHolder:
         self.closed = False
 
     def get(self) -> aiohttp.ClientSession:
+        """The session, made on first use; :class:`ClientClosedError` once closed."""
         if self.closed:
             raise ClientClosedError(f"this {self.owner} is closed; create a new one")
         if self.session is None:
@@ -78,6 +79,7 @@ class SessionHolder:
         return self.session
 
     async def close(self) -> None:
+        """Refuse further use and close the session if it is ours (idempotent)."""
         if self.closed:
             return
         self.closed = True

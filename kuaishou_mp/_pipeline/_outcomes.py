@@ -19,6 +19,7 @@ _DELETE = DomainAction.DELETE.value
 def tell_capacity(
     capacity: Capacity, app_id: str | None, exc: BaseException, status: int | None
 ) -> None:
+    """Tell ``capacity`` what a failed attempt for ``app_id`` says of the platform."""
     # Transient failures count towards an outage; any answer of the platform proves it up.
     if isinstance(exc, (TransportError, ServerError)):
         capacity.failed(app_id, time.monotonic())
@@ -27,6 +28,7 @@ def tell_capacity(
 
 
 def maybe_deleted_already(req: Request) -> bool:
+    """Whether ``req`` is a delete whose earlier, ambiguous attempt may have taken effect."""
     body = req.body
     return (
         req.endpoint.idempotency is Idempotency.CONFIRM_DELETE
