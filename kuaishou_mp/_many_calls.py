@@ -19,7 +19,13 @@ from ._endpoints import (
     validate_domain,
 )
 from ._json import dumps
-from ._outage_wait import DEFAULT_MAX_OUTAGE, OnOutage, check_outage_options, waiting_out_outages
+from ._outage_wait import (
+    DEFAULT_MAX_OUTAGE,
+    OnOutage,
+    check_outage_options,
+    pulled_without_waiting,
+    waiting_out_outages,
+)
 from ._pipeline import Pipeline, Request
 from .bulk import AuthorizerLike, BulkResult, BulkRun, run_bulk
 from .domains import DomainCaller, ReconcileMode, ReconcileResult, reconcile
@@ -336,7 +342,7 @@ class ManyCalls:
         call = waiting_out_outages(call, self._pipeline.capacity.circuit, on_outage, max_outage)
         observer = self._pipeline.observer
         return run_bulk(
-            authorizers,
+            pulled_without_waiting(authorizers, on_outage),
             call,
             concurrency=concurrency,
             on_result=on_result,

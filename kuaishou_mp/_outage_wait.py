@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable
 from contextvars import ContextVar
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from ._callstats import CallStats
 from ._circuit import OutageCircuit
@@ -29,11 +29,13 @@ __all__ = [
     "DEFAULT_MAX_OUTAGE",
     "OnOutage",
     "check_outage_options",
+    "pulled_without_waiting",
     "wait_for_circuit",
     "waiting_out_outages",
 ]
 
 T = TypeVar("T")
+A = TypeVar("A")
 OnOutage = Literal["wait", "fail"]
 """What a bulk run does while the platform is unavailable."""
 DEFAULT_MAX_OUTAGE = 60.0
@@ -73,6 +75,40 @@ def waiting_out_outages(
         return call(authorizer, stats)
 
     return waiting
+
+
+def pulled_without_waiting(
+    items: Iterable[A] | AsyncIterable[A], on_outage: OnOutage
+) -> Iterable[A] | AsyncIterable[A]:
+    """``items``, with what an async source awaits kept out of the run's outage wait.
+
+    A worker pulls the next item in its own task, where :func:`waiting_out_outages` left the
+    wait set: a call the source makes (to the same client, say) fails fast while the circuit
+    is open, as any call outside the run's items does. A plain iterable cannot await a call.
+    """
+    if on_outage == "fail" or not isinstance(items, AsyncIterable):
+        return items
+    return _WithoutWait(items)
+
+
+class _WithoutWait(Generic[A]):
+    __slots__ = ("_items", "_iterator")
+
+    def __init__(self, items: AsyncIterable[A]) -> None:
+        self._items = items
+        self._iterator: AsyncIterator[A] | None = None
+
+    def __aiter__(self) -> AsyncIterator[A]:
+        self._iterator = aiter(self._items)
+        return self
+
+    async def __anext__(self) -> A:
+        assert self._iterator is not None
+        token = _WAITING.set(None)
+        try:
+            return await anext(self._iterator)
+        finally:
+            _WAITING.reset(token)
 
 
 async def wait_for_circuit(
