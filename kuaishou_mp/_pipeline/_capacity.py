@@ -181,10 +181,8 @@ class Capacity:
 
     def first_attempt(self, budget: RetryBudget, now: float) -> None:
         """A call under ``budget`` makes its first attempt at ``now``."""
-        if now < self._slice_end and self._budget_meter is not None:
+        if self._budget_meter is not None and (now < self._slice_end or self._batching(now)):
             self._requests += 1
-        elif self._budget_meter is not None and self._batching(now):
-            self._requests = 1
         else:
             self.meter(budget).record_request(now)
 
@@ -252,7 +250,10 @@ class Capacity:
         """
         if self._shared is not None:
             return None
-        now = time.monotonic()
+        return self._due_slot(app_id, time.monotonic())
+
+    def _due_slot(self, app_id: str, now: float) -> float | None:
+        """Take the slot at ``now`` if it is due (or nothing is learned); else ``None``."""
         rate = self.rate.rate
         if rate != math.inf:
             if self._next_send > now:
@@ -276,20 +277,17 @@ class Capacity:
             return self._sent(app_id, time.monotonic())
         while True:
             now = time.monotonic()
-            rate = self.rate.rate
-            if rate == math.inf:
-                break
-            slot = max(self._next_send, now)
+            sent = self._due_slot(app_id, now)
+            if sent is not None:
+                return sent
+            slot = self._next_send  # later than now, at a finite rate
             if slot - now <= _HORIZON:
-                self._next_send = slot + 1.0 / rate
-                if slot > now:
-                    await asyncio.sleep(slot - now)
-                    now = time.monotonic()
-                break
+                self._next_send = slot + 1.0 / self.rate.rate
+                await asyncio.sleep(slot - now)
+                return self._sent(app_id, time.monotonic())
             # Slots are handed out only a short way ahead: the rate may have recovered by
             # then, and a slot reserved at a low rate would keep the call waiting regardless.
             await asyncio.sleep(_HORIZON)
-        return self._sent(app_id, now)
 
     def _sent(self, app_id: str, now: float) -> float:
         if now < self._slice_end or self._batching(now):
